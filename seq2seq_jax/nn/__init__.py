@@ -1,0 +1,1 @@
+"""Pure-function recurrent cells, layers over time and attention."""
