@@ -1,0 +1,132 @@
+"""Recurrent layers over time: masked scans, bidirectional and stacked layers.
+
+Layout is time-major inside this module (``x_TxBxE``) because ``lax.scan``
+walks the leading axis; the model transposes once at its boundary.
+
+Speed by design: a layer projects the inputs of all T steps with one matmul
+(``cell.project`` on ``T*B`` rows) and scans only the recurrent matmul.
+
+Padding: ``lengths_B`` gives each sequence's true length. Steps ``t >= length``
+leave the carry untouched and emit zeros, so the final carry is the state at
+each sequence's own last token and appending padding changes nothing. The
+backward direction of a bidirectional layer reverses each sequence within its
+own length (``reverse_padded``), not the padded tensor.
+
+Shapes: T time, B batch, E input features, H hidden units, G = gates * H.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from seq2seq_jax.nn import cells as cells_lib
+
+Params = dict[str, Any]
+
+
+def time_mask(lengths_B: jax.Array, max_len: int) -> jax.Array:
+  """mask_TxB: True where t < length."""
+  return jnp.arange(max_len)[:, None] < lengths_B[None, :]
+
+
+def reverse_padded(x_TxB_: jax.Array, lengths_B: jax.Array) -> jax.Array:
+  """Reverses each sequence within its own length; padding stays in place.
+
+  For length L, position t < L takes position L-1-t; t >= L maps to itself.
+  The function is its own inverse.
+  """
+  t = jnp.arange(x_TxB_.shape[0])[:, None]
+  src_TxB = jnp.where(t < lengths_B[None, :], lengths_B[None, :] - 1 - t, t)
+  idx = src_TxB.reshape(src_TxB.shape + (1,) * (x_TxB_.ndim - 2))
+  return jnp.take_along_axis(x_TxB_, idx, axis=0)
+
+
+def scan_recurrence(cell: cells_lib.Cell, params: Params, xp_TxBxG: jax.Array,
+                    carry0, mask_TxB: jax.Array | None = None):
+  """Runs the recurrent half of `cell` over T steps of projected inputs.
+
+  Returns (final_carry, h_TxBxH). With a mask, masked steps keep the carry and
+  output zeros.
+  """
+  if mask_TxB is None:
+    def body(carry, xp_t):
+      return cell.recur(params, carry, xp_t)
+    return jax.lax.scan(body, carry0, xp_TxBxG)
+
+  def masked_body(carry, inputs):
+    xp_t, m_B = inputs
+    new_carry, h = cell.recur(params, carry, xp_t)
+    m = m_B[:, None]
+    carry = jax.tree.map(lambda n, o: jnp.where(m, n, o), new_carry, carry)
+    return carry, jnp.where(m, h, jnp.zeros_like(h))
+  return jax.lax.scan(masked_body, carry0, (xp_TxBxG, mask_TxB))
+
+
+def run_layer(cell: cells_lib.Cell, params: Params, x_TxBxE: jax.Array,
+              lengths_B: jax.Array | None, carry0=None, reverse: bool = False):
+  """One unidirectional layer. Returns (h_TxBxH, final_carry).
+
+  `reverse=True` reads each sequence backwards within its length and returns
+  outputs aligned with the input positions.
+  """
+  T, B = x_TxBxE.shape[:2]
+  H = params["w_hh"].shape[0]
+  if carry0 is None:
+    carry0 = cell.init_carry(B, H, params["w_hh"].dtype)
+  if reverse:
+    x_TxBxE = reverse_padded(x_TxBxE, lengths_B)
+  xp = cell.project(params, x_TxBxE)
+  mask = None if lengths_B is None else time_mask(lengths_B, T)
+  final, h_TxBxH = scan_recurrence(cell, params, xp, carry0, mask)
+  if reverse:
+    h_TxBxH = reverse_padded(h_TxBxH, lengths_B)
+  return h_TxBxH, final
+
+
+def concat_carries(a, b):
+  """Joins forward and backward final states along features: H/2 + H/2 -> H."""
+  return jax.tree.map(lambda x, y: jnp.concatenate([x, y], axis=-1), a, b)
+
+
+def run_bidirectional(cell, params: Params, x_TxBxE, lengths_B):
+  """A bidirectional layer: params {'fwd','bwd'}, each H/2 units; outputs H."""
+  h_fwd, c_fwd = run_layer(cell, params["fwd"], x_TxBxE, lengths_B)
+  h_bwd, c_bwd = run_layer(cell, params["bwd"], x_TxBxE, lengths_B, reverse=True)
+  return jnp.concatenate([h_fwd, h_bwd], axis=-1), concat_carries(c_fwd, c_bwd)
+
+
+def dropout(x, rate: float, key, deterministic: bool):
+  """Inverted dropout; identity when deterministic, rate 0 or no key."""
+  if deterministic or rate == 0.0 or key is None:
+    return x
+  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x)).astype(x.dtype)
+
+
+def run_stack(cell: cells_lib.Cell, layers: Sequence[Params], x_TxBxE: jax.Array,
+              lengths_B: jax.Array | None, *, bidirectional: Sequence[bool],
+              residual_start: int | None = None, carries0=None,
+              dropout_rate: float = 0.0, key=None, deterministic: bool = True):
+  """Stacked layers with dropout on each layer's input and optional residuals.
+
+  Layer l's input is dropped out (Zaremba et al. 2014: non-recurrent
+  connections only). From layer `residual_start` on (GNMT: 2), a layer adds its
+  input to its output. Returns (h_TxBxH of the top layer, [final carry per layer]).
+  """
+  finals = []
+  x = x_TxBxE
+  for l, params in enumerate(layers):
+    layer_key = None if key is None else jax.random.fold_in(key, l)
+    inp = dropout(x, dropout_rate, layer_key, deterministic)
+    if bidirectional[l]:
+      h, final = run_bidirectional(cell, params, inp, lengths_B)
+    else:
+      carry0 = None if carries0 is None else carries0[l]
+      h, final = run_layer(cell, params, inp, lengths_B, carry0=carry0)
+    if residual_start is not None and l >= residual_start:
+      h = h + x
+    finals.append(final)
+    x = h
+  return x, finals
