@@ -1,0 +1,75 @@
+"""Shared config pieces: parsing `get_config(arg)` strings (big_vision style)."""
+import ml_collections
+
+
+def parse_arg(arg, **defaults):
+  """'runlocal,hidden=128' -> ConfigDict(runlocal=True, hidden=128) over `defaults`."""
+  out = ml_collections.ConfigDict(defaults)
+  for part in filter(None, (arg or "").split(",")):
+    key, _, value = part.partition("=")
+    if key not in out:
+      raise ValueError(f"unknown config argument {key!r}; known: {sorted(out.keys())}")
+    if not value:
+      out[key] = True
+    else:
+      out[key] = type(out[key])(value) if out[key] is not None else value
+  return out
+
+
+def base_config():
+  """Fields every training config has, with their defaults."""
+  c = ml_collections.ConfigDict()
+  c.dataset = "software_l10n/en-de-small"
+  c.data_dir = ml_collections.config_dict.placeholder(str)
+  c.src_lang, c.tgt_lang = "en", "de"
+  c.max_train_examples = ml_collections.config_dict.placeholder(int)
+
+  c.tokenizer = ml_collections.ConfigDict(dict(
+      kind="sentencepiece", model_type="unigram", vocab_size=8000, joint=True,
+      character_coverage=1.0, max_train_sentences=300_000))
+  c.max_len = 64
+  c.buckets = (16, 24, 32, 48, 64)
+  c.batch_size = ml_collections.config_dict.placeholder(int)
+  c.tokens_per_batch = 4096
+  c.eval_batch_size = 128
+  c.reverse_source = False
+
+  c.model = ml_collections.ConfigDict(dict(
+      cell="lstm", embed_dim=256, hidden_dim=512, encoder_layers=2, decoder_layers=2,
+      bidirectional="first", attention="general", attention_dim=None, local_window=10,
+      input_feeding=True, bridge="linear", residual_start=None, dropout=0.2,
+      tie_embeddings=False, share_embeddings=False, max_source_len=128,
+      compute_dtype="float32", forget_bias=1.0))
+
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name="adam", learning_rate=1e-3, schedule="rsqrt", warmup_steps=500, clip_norm=1.0,
+      b1=0.9, b2=0.999, eps=1e-8))
+  c.label_smoothing = 0.1
+  c.grad_accum_steps = 1
+  c.num_train_steps = 20_000
+  c.log_every_steps = 50
+  c.eval_every_steps = 2_000
+  c.checkpoint_every_steps = 1_000
+  c.keep_checkpoints = 3
+  c.max_eval_sentences = 500
+  c.num_examples_to_print = 3
+  c.early_stopping_patience = 0
+  c.progress_bar = True
+  c.seed = 0
+  return c
+
+
+def runlocal(c):
+  """Shrinks any config to a smoke run of a minute on a laptop CPU."""
+  c.dataset = c.dataset
+  c.max_train_examples = 2000
+  c.tokenizer.vocab_size = 1000
+  c.model.embed_dim, c.model.hidden_dim = 32, 64
+  c.model.encoder_layers = c.model.decoder_layers = 1
+  c.tokens_per_batch, c.batch_size = 1024, None
+  c.buckets, c.max_len = (16, 32), 32
+  c.num_train_steps = 30
+  c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 10
+  c.max_eval_sentences = 50
+  c.optimizer.warmup_steps = 5
+  return c

@@ -1,0 +1,169 @@
+"""Orbax checkpoints: the training state, the data iterator, the config and tokenizer.
+
+Layout under the workdir::
+
+  checkpoints/<step>/   the last `keep` checkpoints (resume reads the newest)
+  best/<step>/          the single best checkpoint by validation BLEU
+
+Each checkpoint holds four items: ``state`` (step, params, optimizer state),
+``data`` (the grain iterator's position), ``meta`` (the run's config, the
+model config and the sha256 of every tokenizer file) and ``assets`` (the
+tokenizer files themselves, base64, so a checkpoint directory is
+self-contained for translation).
+
+Orbax writes into a temporary directory and renames it when complete, so a
+run killed during a save leaves no half checkpoint under a step name. A step
+directory that is present but unreadable (disk corruption, files deleted by
+hand) is skipped with a warning in favour of the previous complete one.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from typing import Any
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+
+class CheckpointMismatchError(ValueError):
+  """A checkpoint belongs to a different model or tokenizer than this run."""
+
+
+def _manager(directory: str, keep: int, best: bool) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=keep, create=True, enable_async_checkpointing=False,
+      best_fn=(lambda m: m["bleu"]) if best else None, best_mode="max")
+  return ocp.CheckpointManager(
+      os.path.abspath(directory), options=options,
+      item_handlers={"state": ocp.StandardCheckpointHandler(),
+                     "data": grain.checkpoint.CheckpointHandler(),
+                     "meta": ocp.JsonCheckpointHandler(),
+                     "assets": ocp.JsonCheckpointHandler()})
+
+
+def file_digests(paths: list[str]) -> dict[str, str]:
+  return {os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest()
+          for p in sorted(paths)}
+
+
+def _assets(paths: list[str]) -> dict[str, str]:
+  return {os.path.basename(p): base64.b64encode(open(p, "rb").read()).decode("ascii")
+          for p in sorted(paths)}
+
+
+def write_assets(assets: dict[str, str], directory: str) -> list[str]:
+  """Writes tokenizer files stored in a checkpoint back to `directory`."""
+  os.makedirs(directory, exist_ok=True)
+  out = []
+  for name, data in assets.items():
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+      f.write(base64.b64decode(data))
+    out.append(path)
+  return out
+
+
+class Checkpointer:
+  """Saves and restores runs in `workdir` (last `keep` + best by BLEU)."""
+
+  def __init__(self, workdir: str, keep: int = 3):
+    self.last = _manager(os.path.join(workdir, "checkpoints"), keep, best=False)
+    self.best = _manager(os.path.join(workdir, "best"), 1, best=True)
+
+  def save(self, step: int, state: Any, data_iter, meta: dict, asset_paths: list[str],
+           bleu: float | None = None):
+    """Saves to `checkpoints/`; also to `best/` when `bleu` beats the best so far."""
+    args = ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        data=grain.checkpoint.CheckpointSave(data_iter),
+        meta=ocp.args.JsonSave(meta),
+        assets=ocp.args.JsonSave(_assets(asset_paths)))
+    self.last.save(step, args=args, force=True)
+    self.last.wait_until_finished()
+    if bleu is not None:
+      best_step = self.best.best_step()
+      best_bleu = self._best_bleu()
+      if best_step is None or best_bleu is None or bleu > best_bleu:
+        self.best.save(step, args=args, metrics={"bleu": float(bleu)}, force=True)
+        self.best.wait_until_finished()
+        return True
+    return False
+
+  def _best_bleu(self):
+    step = self.best.best_step()
+    if step is None:
+      return None
+    metrics = self.best.metrics(step) if hasattr(self.best, "metrics") else None
+    return None if metrics is None else metrics.get("bleu")
+
+  def restore_latest(self, abstract_state: Any, data_iter, meta: dict):
+    """Restores the newest complete checkpoint into `data_iter` and a new state.
+
+    Returns (state, step) or (None, None) when there is none. Unreadable
+    checkpoints are skipped with a warning; a checkpoint whose model config or
+    tokenizer differs from `meta` raises CheckpointMismatchError naming the field.
+    """
+    for step in sorted(self.last.all_steps(), reverse=True):
+      try:
+        saved_meta = self.last.restore(step, args=ocp.args.Composite(
+            meta=ocp.args.JsonRestore()))["meta"]
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("Skipping unreadable checkpoint at step %d (%s: %s); trying an "
+                        "earlier one.", step, type(e).__name__, e)
+        continue
+      check_compatible(saved_meta, meta, where=f"checkpoint step {step}")
+      try:
+        restored = self.last.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=grain.checkpoint.CheckpointRestore(data_iter)))
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("Skipping corrupt checkpoint at step %d (%s: %s); trying an "
+                        "earlier one.", step, type(e).__name__, e)
+        continue
+      return restored["state"], step
+    return None, None
+
+  def close(self):
+    self.last.close()
+    self.best.close()
+
+
+def check_compatible(saved: dict, current: dict, where: str):
+  """Refuses a checkpoint made with another model config or tokenizer."""
+  for section in ("model", "tokenizer_sha256"):
+    a, b = saved.get(section, {}), current.get(section, {})
+    if a == b:
+      continue
+    diffs = [f"{k}: checkpoint={a.get(k)!r} vs run={b.get(k)!r}"
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    raise CheckpointMismatchError(
+        f"{where} was made with a different {section.replace('_sha256', ' files')}: "
+        + "; ".join(diffs) + ". Use a fresh --workdir or the original config.")
+
+
+def restore_for_inference(directory: str, step: int | None = None):
+  """(params, meta, assets) of a checkpoint directory, without the optimizer."""
+  mngr = ocp.CheckpointManager(
+      os.path.abspath(directory),
+      item_handlers={"state": ocp.StandardCheckpointHandler(),
+                     "meta": ocp.JsonCheckpointHandler(),
+                     "assets": ocp.JsonCheckpointHandler()})
+  step = mngr.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {directory}")
+  out = mngr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore(),
+      assets=ocp.args.JsonRestore()))
+  params = jax.tree.map(lambda x: x, out["state"]["params"])
+  return params, out["meta"], out["assets"], step
+
+
+def to_json(obj) -> Any:
+  """ConfigDict / dataclass -> JSON-compatible dict (sorted, for comparisons)."""
+  return json.loads(json.dumps(obj, sort_keys=True, default=lambda o: o.to_dict()
+                               if hasattr(o, "to_dict") else str(o)))

@@ -1,0 +1,381 @@
+"""Training and evaluation: ``train_and_evaluate(config, workdir)``.
+
+The path of data: dataset (TFDS builder / TFDS name / text files) ->
+tokenizers trained on the training split (stored in the workdir) -> bucketed
+grain batches -> one jitted, state-donating ``train_step`` over a device mesh
+-> orbax checkpoints (last N and best by validation BLEU) -> greedy decoding ->
+detokenized sacreBLEU.
+
+PRNG: ``jax.random.key(config.seed)`` is split once into an init key and a
+dropout key; step ``s`` uses ``fold_in(dropout_key, s)`` (and micro-batch ``i``
+of gradient accumulation ``fold_in`` of that). With the data iterator's
+position restored from the checkpoint, a resumed run repeats bit for bit what
+the uninterrupted run would have done.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import tqdm
+from absl import logging
+
+from seq2seq_jax import checkpoints as ckpt_lib
+from seq2seq_jax import decoding
+from seq2seq_jax import evaluation
+from seq2seq_jax import model as model_lib
+from seq2seq_jax import parallel
+from seq2seq_jax.data import input_pipeline, sources, tokenizer as tok_lib
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+# -----------------------------------------------------------------------------
+# Optimizer
+# -----------------------------------------------------------------------------
+def make_schedule(oc: ml_collections.ConfigDict, num_train_steps: int):
+  """Linear warm-up then 'constant', 'rsqrt', 'cosine', 'linear' or 'step' decay."""
+  lr, warmup = oc.learning_rate, oc.get("warmup_steps", 0)
+  kind = oc.get("schedule", "constant")
+  warm = optax.linear_schedule(0.0, lr, warmup) if warmup else None
+  decay_steps = max(1, num_train_steps - warmup)
+  if kind == "constant":
+    after = optax.constant_schedule(lr)
+  elif kind == "rsqrt":
+    after = lambda s: lr * jnp.sqrt(max(warmup, 1) / jnp.maximum(s + max(warmup, 1), 1.0))
+  elif kind == "cosine":
+    after = optax.cosine_decay_schedule(lr, decay_steps, alpha=oc.get("final_lr_fraction", 0.0))
+  elif kind == "linear":
+    after = optax.linear_schedule(lr, lr * oc.get("final_lr_fraction", 0.0), decay_steps)
+  elif kind == "step":  # Luong 2015 / Sutskever 2014: halve every `decay_every` after `decay_start`
+    after = optax.exponential_decay(lr, oc.decay_every, oc.get("decay_factor", 0.5),
+                                    transition_begin=oc.decay_start - warmup, staircase=True)
+  else:
+    raise ValueError(f"optimizer.schedule must be constant/rsqrt/cosine/linear/step, got {kind!r}")
+  return optax.join_schedules([warm, after], [warmup]) if warm else after
+
+
+def make_optimizer(oc: ml_collections.ConfigDict, num_train_steps: int):
+  sched = make_schedule(oc, num_train_steps)
+  name = oc.name.lower()
+  if name == "adam":
+    opt = optax.adam(sched, b1=oc.get("b1", 0.9), b2=oc.get("b2", 0.999), eps=oc.get("eps", 1e-8))
+  elif name == "adamw":
+    opt = optax.adamw(sched, b1=oc.get("b1", 0.9), b2=oc.get("b2", 0.999),
+                      eps=oc.get("eps", 1e-8), weight_decay=oc.get("weight_decay", 1e-4))
+  elif name == "rmsprop":
+    opt = optax.rmsprop(sched, decay=oc.get("decay", 0.9), eps=oc.get("eps", 1e-8),
+                        momentum=oc.get("momentum", 0.0) or None)
+  elif name == "sgd":
+    opt = optax.sgd(sched, momentum=oc.get("momentum", 0.0) or None,
+                    nesterov=oc.get("nesterov", False))
+  else:
+    raise ValueError(f"optimizer.name must be adam/adamw/rmsprop/sgd, got {oc.name!r}")
+  clip = oc.get("clip_norm", 0.0)
+  return optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt, sched
+
+
+# -----------------------------------------------------------------------------
+# Loss and steps
+# -----------------------------------------------------------------------------
+def token_losses(logits_BxTxV, targets_BxT, weights_BxT, label_smoothing: float = 0.0):
+  """(sum of training loss, sum of NLL, sum of weights) over real tokens.
+
+  Label smoothing mixes the one-hot target with the uniform distribution
+  (Szegedy et al. 2016): loss = (1-e) NLL + e * mean_v(-log p_v).
+  """
+  logp = jax.nn.log_softmax(logits_BxTxV.astype(jnp.float32))
+  nll = -jnp.take_along_axis(logp, targets_BxT[..., None], axis=-1)[..., 0]
+  loss = nll
+  if label_smoothing:
+    loss = (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(-1)
+  w = weights_BxT.astype(jnp.float32)
+  return (loss * w).sum(), (nll * w).sum(), w.sum()
+
+
+def train_step(state: TrainState, batch: dict, *, model: model_lib.Seq2Seq, tx,
+               dropout_key, label_smoothing: float):
+  """One optimizer update from a batch [A, B, ...] of A accumulated micro-batches."""
+  step_key = jax.random.fold_in(dropout_key, state.step)
+
+  def micro_loss(params, mb, key):
+    logits, _ = model(params, mb["src"], mb["src_len"], mb["tgt_in"], key=key,
+                      deterministic=False)
+    loss, nll, w = token_losses(logits, mb["tgt_out"], mb["tgt_weights"], label_smoothing)
+    return loss, (nll, w)
+
+  grad_fn = jax.grad(micro_loss, has_aux=True)
+
+  def accumulate(acc, xs):
+    i, mb = xs
+    grads, (nll, w) = grad_fn(state.params, mb, jax.random.fold_in(step_key, i))
+    return jax.tree.map(jnp.add, acc, (grads, nll, w)), None
+
+  num_micro = batch["src"].shape[0]
+  zeros = (jax.tree.map(jnp.zeros_like, state.params), jnp.float32(0), jnp.float32(0))
+  (grads, nll, weights), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(num_micro), batch))
+  denom = jnp.maximum(weights, 1.0)
+  grads = jax.tree.map(lambda g: g / denom, grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = {"nll": nll / denom, "tokens": weights, "grad_norm": optax.global_norm(grads)}
+  return TrainState(state.step + 1, params, opt_state), metrics
+
+
+def eval_step(params, batch, *, model):
+  logits, _ = model(params, batch["src"], batch["src_len"], batch["tgt_in"])
+  _, nll, w = token_losses(logits, batch["tgt_out"], batch["tgt_weights"])
+  return nll, w
+
+
+# -----------------------------------------------------------------------------
+# Building blocks
+# -----------------------------------------------------------------------------
+def model_config_from(config, src_vocab: int, tgt_vocab: int) -> model_lib.ModelConfig:
+  d = config.model.to_dict()
+  d.update(src_vocab_size=src_vocab, tgt_vocab_size=tgt_vocab)
+  return model_lib.ModelConfig.from_dict(d)
+
+
+def load_data(config, workdir: str):
+  """(train, validation, test sources, src_tok, tgt_tok)."""
+  if config.dataset.startswith("software_l10n/"):
+    sources.prepare_tfds(config.dataset, config.data_dir)
+  load = functools.partial(sources.load_parallel, config.dataset, src_lang=config.src_lang,
+                           tgt_lang=config.tgt_lang, data_dir=config.data_dir)
+  train_src = load(split="train")
+  splits = {}
+  for name in ("validation", "test"):
+    try:
+      splits[name] = load(split=name)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+      logging.warning("No %s split (%s)", name, e)
+      splits[name] = None
+  train_src = _head(train_src, config.get("max_train_examples"))
+  src_tok, tgt_tok = tok_lib.build_tokenizers(config, train_src, workdir)
+  return train_src, splits["validation"], splits["test"], src_tok, tgt_tok
+
+
+def _head(source, n):
+  """The first `n` pairs of `source` (all of it when n is falsy or larger)."""
+  if not n or source is None or len(source) <= n:
+    return source
+  pairs = [source[i] for i in range(n)]
+  return sources.from_lists([p[0] for p in pairs], [p[1] for p in pairs], source.src_lang,
+                            source.tgt_lang, name=f"{source.name}[:{n}]", split=source.split)
+
+
+def translate_batches(model, params, batches, src_tok, tgt_tok, *, max_len: int, bos: int, eos: int):
+  """Greedy translations of eval batches, back in source order."""
+  outs = []
+  for batch in batches:
+    tokens, _, _ = decoding.greedy(model, params, jnp.asarray(batch["src"]),
+                                   jnp.asarray(batch["src_len"]), max_len=max_len,
+                                   bos_id=bos, eos_id=eos)
+    tokens = np.asarray(tokens)
+    outs.append([tgt_tok.decode(decoding.strip(row, eos)) for row in tokens])
+  return input_pipeline.restore_order(batches, outs, batches.num_examples)
+
+
+def evaluate(model, params, source, src_tok, tgt_tok, config, *, limit=None, eval_fn=None):
+  """Loss, perplexity, sacreBLEU and chrF of greedy translations on `source`."""
+  source = _head(source, limit)
+  batches = input_pipeline.make_eval_batches(
+      source, src_tok, tgt_tok, batch_size=config.eval_batch_size, buckets=config.buckets,
+      max_len=config.max_len, reverse_source=config.reverse_source,
+      batch_multiple=1)
+  nll = w = 0.0
+  for batch in batches:
+    n, ww = eval_fn(params, {k: jnp.asarray(v) for k, v in batch.items()})
+    nll, w = nll + float(n), w + float(ww)
+  hyps = translate_batches(model, params, batches, src_tok, tgt_tok, max_len=config.max_len,
+                           bos=src_tok.bos_id, eos=tgt_tok.eos_id)
+  refs = [source[i][1] for i in range(len(source))]
+  srcs = [source[i][0] for i in range(len(source))]
+  result = {"nll": nll / max(w, 1.0), "ppl": math.exp(min(nll / max(w, 1.0), 50.0))}
+  result["bleu"] = evaluation.bleu(hyps, refs)
+  result["chrf"] = evaluation.chrf(hyps, refs)
+  return result, srcs, hyps, refs
+
+
+class MetricsWriter:
+  """TensorBoard events + one JSON line per record in workdir/metrics.jsonl."""
+
+  def __init__(self, workdir: str):
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self.tb = SummaryWriter(os.path.join(workdir, "tb"))
+    self.path = os.path.join(workdir, "metrics.jsonl")
+
+  def write(self, step: int, split: str, metrics: dict):
+    for k, v in metrics.items():
+      self.tb.add_scalar(f"{split}/{k}", v, step)
+    with open(self.path, "a") as f:
+      f.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+    self.tb.flush()
+
+  def close(self):
+    self.tb.close()
+
+
+# -----------------------------------------------------------------------------
+# The main loop
+# -----------------------------------------------------------------------------
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains `config` in `workdir`, resuming from its newest checkpoint.
+
+  Returns the final metrics (validation and test BLEU, chrF, loss).
+  """
+  os.makedirs(workdir, exist_ok=True)
+  parallel.initialize_distributed()
+  mesh = parallel.make_mesh()
+  num_local = jax.local_device_count()
+  accum = int(config.get("grad_accum_steps", 1))
+
+  train_src, valid_src, test_src, src_tok, tgt_tok = load_data(config, workdir)
+  model_cfg = model_config_from(config, src_tok.vocab_size, tgt_tok.vocab_size)
+  model = model_lib.Seq2Seq(model_cfg)
+  tok_files = sorted(os.path.join(workdir, "tokenizer", f)
+                     for f in os.listdir(os.path.join(workdir, "tokenizer"))
+                     if not f.startswith("."))
+  meta = {"model": ckpt_lib.to_json(dataclasses_asdict(model_cfg)),
+          "tokenizer_sha256": ckpt_lib.file_digests(tok_files),
+          "config": ckpt_lib.to_json(config.to_dict())}
+
+  tx, schedule = make_optimizer(config.optimizer, config.num_train_steps)
+  init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
+  params = model.init(init_key)
+  state = TrainState(jnp.asarray(0, jnp.int32), params, tx.init(params))
+  state = jax.device_put(state, parallel.replicated(mesh))
+
+  train_iter = input_pipeline.make_train_iterator(
+      train_src, src_tok, tgt_tok, batch_size=config.get("batch_size"),
+      tokens_per_batch=config.get("tokens_per_batch"), batch_multiple=num_local * accum,
+      buckets=config.buckets, max_len=config.max_len, reverse_source=config.reverse_source,
+      seed=config.seed, shard_index=jax.process_index(), shard_count=jax.process_count())
+
+  checkpointer = ckpt_lib.Checkpointer(workdir, keep=config.get("keep_checkpoints", 3))
+  abstract = jax.tree.map(ocp_abstract, state)
+  restored, start = checkpointer.restore_latest(abstract, train_iter, meta)
+  if restored is not None:
+    state = jax.device_put(restored, parallel.replicated(mesh))
+    logging.info("Resumed from step %d", start)
+    print(f"Resumed from checkpoint at step {start}", flush=True)
+  n_params = sum(x.size for x in jax.tree.leaves(params))
+  print(f"Model: {n_params / 1e6:.2f}M parameters, {model_cfg.cell} "
+        f"{model_cfg.encoder_layers}x{model_cfg.hidden_dim}, attention={model_cfg.attention}; "
+        f"vocab {src_tok.vocab_size}/{tgt_tok.vocab_size}; {jax.device_count()} device(s)",
+        flush=True)
+
+  p_train = jax.jit(functools.partial(train_step, model=model, tx=tx, dropout_key=dropout_key,
+                                      label_smoothing=config.get("label_smoothing", 0.0)),
+                    donate_argnums=(0,))
+  p_eval = jax.jit(functools.partial(eval_step, model=model))
+  writer = MetricsWriter(workdir)
+
+  def run_eval(step, split, source, limit):
+    if source is None:
+      return None
+    res, srcs, hyps, refs = evaluate(model, state.params, source, src_tok, tgt_tok, config,
+                                     limit=limit, eval_fn=p_eval)
+    writer.write(step, split, {"nll": res["nll"], "ppl": res["ppl"],
+                               "bleu": res["bleu"].score, "chrf": res["chrf"].score})
+    tqdm.tqdm.write(f"[{split} @ step {step}] ppl {res['ppl']:.2f}  {res['bleu']}  "
+                    f"chrF2 {res['chrf'].score:.2f}")
+    for i in range(min(config.get("num_examples_to_print", 3), len(hyps))):
+      tqdm.tqdm.write(f"  SRC: {srcs[i]}\n  REF: {refs[i]}\n  HYP: {hyps[i]}")
+    return res
+
+  step = int(state.step)
+  total = config.num_train_steps
+  bar = tqdm.tqdm(total=total, initial=step, desc="train", dynamic_ncols=True,
+                  disable=not config.get("progress_bar", True))
+  t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
+  best_patience = 0
+  best_bleu = -1.0
+  try:
+    while step < total:
+      local = next(train_iter)
+      local = {k: v.reshape((accum, -1) + v.shape[1:]) for k, v in local.items()
+               if k != "index"}
+      batch = parallel.global_batch(mesh, local, batch_axis=1)
+      state, metrics = p_train(state, batch)
+      step += 1
+      nll = float(metrics["nll"])
+      if not math.isfinite(nll):
+        raise NonFiniteLossError(
+            f"non-finite loss ({nll}) at step {step}; stopping without saving. The last "
+            f"good checkpoint in {workdir}/checkpoints is intact. Lower the learning rate, "
+            f"enable optimizer.clip_norm, or use float32 compute.")
+      tok_since += float(metrics["tokens"])
+      nll_acc, n_acc = nll_acc + nll, n_acc + 1
+      bar.update(1)
+      if step % config.log_every_steps == 0 or step == total:
+        dt = time.time() - t_last
+        rec = {"nll": nll_acc / n_acc, "ppl": math.exp(min(nll_acc / n_acc, 50.0)),
+               "tokens_per_sec": tok_since / max(dt, 1e-9),
+               "learning_rate": float(schedule(step - 1)),
+               "grad_norm": float(metrics["grad_norm"])}
+        writer.write(step, "train", rec)
+        bar.set_postfix(loss=f"{rec['nll']:.3f}", tok_s=f"{rec['tokens_per_sec']:.0f}")
+        t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
+      is_eval = step % config.eval_every_steps == 0 or step == total
+      is_ckpt = step % config.checkpoint_every_steps == 0 or step == total
+      bleu = None
+      if is_eval:
+        res = run_eval(step, "validation", valid_src, config.get("max_eval_sentences"))
+        bleu = None if res is None else res["bleu"].score
+      if is_ckpt or is_eval:
+        checkpointer.save(step, state, train_iter, meta, tok_files, bleu=bleu)
+      if bleu is not None and config.get("early_stopping_patience"):
+        if bleu > best_bleu:
+          best_bleu, best_patience = bleu, 0
+        else:
+          best_patience += 1
+          if best_patience >= config.early_stopping_patience:
+            tqdm.tqdm.write(f"Early stopping at step {step}: validation BLEU has not "
+                            f"improved for {best_patience} evaluations.")
+            break
+  finally:
+    bar.close()
+    writer.close()
+
+  final = {"step": step}
+  for split, source in (("validation", valid_src), ("test", test_src)):
+    res = run_eval(step, f"final_{split}", source, None if split == "test"
+                   else config.get("max_eval_sentences"))
+    if res is not None:
+      final[split] = {"bleu": res["bleu"].score, "chrf": res["chrf"].score,
+                      "ppl": res["ppl"], "bleu_signature": res["bleu"].signature,
+                      "chrf_signature": res["chrf"].signature}
+  with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+    json.dump(final, f, indent=2)
+  checkpointer.close()
+  return final
+
+
+def dataclasses_asdict(cfg) -> dict:
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  return dataclasses.asdict(cfg)
+
+
+def ocp_abstract(x):
+  return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None))
