@@ -29,7 +29,8 @@ def base_config():
       character_coverage=1.0, max_train_sentences=300_000))
   c.max_len = 64
   c.buckets = (16, 24, 32, 48, 64)
-  c.batch_size = ml_collections.config_dict.placeholder(int)
+  # Batches are sized by tokens (tokens_per_batch) or, when that is 0, by sentences.
+  c.batch_size = 0
   c.tokens_per_batch = 4096
   c.eval_batch_size = 128
   c.reverse_source = False
@@ -66,7 +67,7 @@ def runlocal(c):
   c.tokenizer.vocab_size = 1000
   c.model.embed_dim, c.model.hidden_dim = 32, 64
   c.model.encoder_layers = c.model.decoder_layers = 1
-  c.tokens_per_batch, c.batch_size = 1024, None
+  c.tokens_per_batch, c.batch_size = 1024, 0
   c.buckets, c.max_len = (16, 32), 32
   c.num_train_steps = 30
   c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 10

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 from typing import Any
 
 import grain
@@ -88,6 +89,8 @@ class Checkpointer:
     if bleu is not None:
       best_step = self.best.best_step()
       best_bleu = self._best_bleu()
+      if step in self.best.all_steps():
+        return False  # the same step re-done after a corrupt checkpoint: identical
       if best_step is None or best_bleu is None or bleu > best_bleu:
         self.best.save(step, args=args, metrics={"bleu": float(bleu)}, force=True)
         self.best.wait_until_finished()
@@ -113,8 +116,9 @@ class Checkpointer:
         saved_meta = self.last.restore(step, args=ocp.args.Composite(
             meta=ocp.args.JsonRestore()))["meta"]
       except Exception as e:  # pylint: disable=broad-except
-        logging.warning("Skipping unreadable checkpoint at step %d (%s: %s); trying an "
-                        "earlier one.", step, type(e).__name__, e)
+        aside = self._set_aside(step)
+        logging.warning("Skipping unreadable checkpoint at step %d (%s: %s); moved it to %s "
+                        "and trying an earlier one.", step, type(e).__name__, e, aside)
         continue
       check_compatible(saved_meta, meta, where=f"checkpoint step {step}")
       try:
@@ -122,11 +126,20 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract_state),
             data=grain.checkpoint.CheckpointRestore(data_iter)))
       except Exception as e:  # pylint: disable=broad-except
-        logging.warning("Skipping corrupt checkpoint at step %d (%s: %s); trying an "
-                        "earlier one.", step, type(e).__name__, e)
+        aside = self._set_aside(step)
+        logging.warning("Skipping corrupt checkpoint at step %d (%s: %s); moved it to %s "
+                        "and trying an earlier one.", step, type(e).__name__, e, aside)
         continue
       return restored["state"], step
     return None, None
+
+  def _set_aside(self, step: int) -> str:
+    """Renames a bad step directory (kept for inspection, invisible to orbax)."""
+    src = os.path.join(str(self.last.directory), str(step))
+    dst = f"{src}.corrupt-{int(time.time())}"
+    os.rename(src, dst)
+    self.last.reload()
+    return dst
 
   def close(self):
     self.last.close()

@@ -137,7 +137,8 @@ def train_step(state: TrainState, batch: dict, *, model: model_lib.Seq2Seq, tx,
   grads = jax.tree.map(lambda g: g / denom, grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics = {"nll": nll / denom, "tokens": weights, "grad_norm": optax.global_norm(grads)}
+  metrics = {"nll": nll / denom, "tokens": weights, "grad_norm": optax.global_norm(grads),
+             "param_norm": optax.global_norm(params)}
   return TrainState(state.step + 1, params, opt_state), metrics
 
 
@@ -267,8 +268,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state = jax.device_put(state, parallel.replicated(mesh))
 
   train_iter = input_pipeline.make_train_iterator(
-      train_src, src_tok, tgt_tok, batch_size=config.get("batch_size"),
-      tokens_per_batch=config.get("tokens_per_batch"), batch_multiple=num_local * accum,
+      train_src, src_tok, tgt_tok, batch_size=config.get("batch_size") or None,
+      tokens_per_batch=config.get("tokens_per_batch") or None, batch_multiple=num_local * accum,
       buckets=config.buckets, max_len=config.max_len, reverse_source=config.reverse_source,
       seed=config.seed, shard_index=jax.process_index(), shard_count=jax.process_count())
 
@@ -319,10 +320,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       batch = parallel.global_batch(mesh, local, batch_axis=1)
       state, metrics = p_train(state, batch)
       step += 1
-      nll = float(metrics["nll"])
-      if not math.isfinite(nll):
+      nll, pnorm = float(metrics["nll"]), float(metrics["param_norm"])
+      if not (math.isfinite(nll) and math.isfinite(pnorm)):
         raise NonFiniteLossError(
-            f"non-finite loss ({nll}) at step {step}; stopping without saving. The last "
+            f"non-finite {'loss' if not math.isfinite(nll) else 'parameters'} (loss {nll}, "
+            f"parameter norm {pnorm}) at step {step}; stopping without saving. The last "
             f"good checkpoint in {workdir}/checkpoints is intact. Lower the learning rate, "
             f"enable optimizer.clip_norm, or use float32 compute.")
       tok_since += float(metrics["tokens"])
