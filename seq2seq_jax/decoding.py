@@ -20,13 +20,15 @@ def max_output_lengths(src_len_B, *, max_len: int, ratio: float = 2.0, offset: i
   return jnp.minimum(limit, max_len)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id"))
+@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "pad_id"))
 def greedy(model, params, src_BxS, src_len_B, *, max_len: int, bos_id: int, eos_id: int,
-           len_limit_B=None):
+           pad_id: int = 0, len_limit_B=None):
   """Greedy decoding. Returns (tokens_BxT int32, lengths_B, attn_BxTxS).
 
-  T = max_len (static). Tokens after EOS (and after `len_limit_B`, default
-  `max_output_lengths`) are 0; lengths count tokens up to and including EOS.
+  T = max_len (static). PAD and BOS are never produced; at an example's
+  last allowed step only EOS is, so every output ends with EOS. Tokens after EOS (and
+  after `len_limit_B`, default `max_output_lengths`) are 0; lengths count
+  tokens up to and including EOS.
   """
   enc = model.encode(params, src_BxS, src_len_B)
   carry = model.init_carry(params, enc)
@@ -46,6 +48,10 @@ def greedy(model, params, src_BxS, src_len_B, *, max_len: int, bos_id: int, eos_
   def body(state):
     t, carry, prev, tokens, attn, done, lengths = state
     carry, logits, a = model.decode_step(params, carry, prev, enc)
+    vocab = jnp.arange(logits.shape[-1])
+    logits = jnp.where((vocab == pad_id) | (vocab == bos_id), -jnp.inf, logits)
+    last = (t + 1 >= len_limit_B)[:, None]  # the last allowed step emits EOS (as beam search)
+    logits = jnp.where(last & (vocab != eos_id), -jnp.inf, logits)
     nxt = jnp.argmax(logits, axis=-1).astype(jnp.int32)
     nxt = jnp.where(done, 0, nxt)
     tokens = tokens.at[:, t].set(nxt)
