@@ -1,0 +1,57 @@
+"""Translate CLI and Translator: line count, empty and over-long lines, n-best, ensembles."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, tiny_config
+from seq2seq_jax import train, translator
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  from conftest import write_toy_corpus
+  root = tmp_path_factory.mktemp("translate")
+  corpus = write_toy_corpus(str(root / "corpus"))
+  c = tiny_config(corpus)
+  c.num_train_steps = 6
+  wd = str(root / "run")
+  train.train_and_evaluate(c, wd)
+  return wd
+
+
+def test_cli_keeps_line_count_with_empty_and_overlong_lines(trained, tmp_path):
+  lines = ["open the file", "", "save the window", " ".join(["print"] * 50), ""]
+  inp = tmp_path / "in.txt"
+  inp.write_text("\n".join(lines) + "\n")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-m", "seq2seq_jax.translate", f"--workdir={trained}",
+                        "--beam=3", "--checkpoint=last"], stdin=open(inp), cwd=REPO, env=env,
+                       capture_output=True, text=True, check=True)
+  hyps = out.stdout.split("\n")[:-1]
+  assert len(hyps) == len(lines)
+  assert hyps[1] == "" and hyps[4] == ""
+  assert "line 4 has" in out.stderr and "truncated" in out.stderr
+  nb = subprocess.run([sys.executable, "-m", "seq2seq_jax.translate", f"--workdir={trained}",
+                       "--beam=3", "--nbest=2", "--checkpoint=avg"], stdin=open(inp), cwd=REPO,
+                      env=env, capture_output=True, text=True, check=True)
+  rows = [r.split("\t") for r in nb.stdout.rstrip("\n").split("\n")]
+  assert [int(r[0]) for r in rows] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+  assert float(rows[0][1]) >= float(rows[1][1])
+
+
+def test_translator_greedy_beam_and_ensemble(trained):
+  tr = translator.load_translator(trained, "best")
+  lines = ["open the file", "close", "new folder settings print"]
+  greedy = tr.translate(lines, beam=1)
+  beam1 = tr.translate(lines, beam=1, nbest=1)
+  assert [h[0].text for h in greedy] == [h[0].text for h in beam1]
+  ens = translator.load_translator([trained, trained], "best")
+  assert [h[0].text for h in ens.translate(lines, beam=3)] == \
+         [h[0].text for h in tr.translate(lines, beam=3)]
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no 'best' checkpoint"):
+    translator.load_translator(str(tmp_path), "best")
