@@ -145,6 +145,12 @@ class Translator:
     return results
 
 
+def run_config(workdir: str, checkpoint: str = "best") -> dict:
+  """The training config (as a dict) stored with a run's checkpoint."""
+  return _checkpoint_params(workdir, "last" if checkpoint == "avg" else checkpoint)[1].get(
+      "config", {})
+
+
 def load_translator(workdirs: list[str] | str, checkpoint: str = "best") -> Translator:
   workdirs = [workdirs] if isinstance(workdirs, str) else list(workdirs)
   loaded = [_checkpoint_params(w, checkpoint) for w in workdirs]

@@ -55,3 +55,19 @@ def test_translator_greedy_beam_and_ensemble(trained):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="no 'best' checkpoint"):
     translator.load_translator(str(tmp_path), "best")
+
+
+def test_evaluate_cli_writes_the_analysis(trained, tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out_dir = tmp_path / "eval"
+  subprocess.run([sys.executable, "-m", "seq2seq_jax.evaluate", f"--workdir={trained}",
+                  "--split=test", "--beam=2", "--limit=10", "--heatmaps=2",
+                  f"--output_dir={out_dir}"], cwd=REPO, env=env, check=True,
+                 capture_output=True, text=True)
+  import json
+  metrics = json.load(open(out_dir / "metrics.json"))
+  for key in ("bleu", "bleu_signature", "chrf", "ter", "wer", "rouge1", "repetition_rate_hyp",
+              "recall_frequent", "source_unk_rate"):
+    assert key in metrics
+  assert len(open(out_dir / "hypotheses.txt").read().splitlines()) == 10
+  assert (out_dir / "attention_1.png").exists() and (out_dir / "bleu_by_length.png").exists()
