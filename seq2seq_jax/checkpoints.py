@@ -180,3 +180,26 @@ def to_json(obj) -> Any:
   """ConfigDict / dataclass -> JSON-compatible dict (sorted, for comparisons)."""
   return json.loads(json.dumps(obj, sort_keys=True, default=lambda o: o.to_dict()
                                if hasattr(o, "to_dict") else str(o)))
+
+
+def average_checkpoints(directory: str, output: str, last: int = 0):
+  """Writes the mean parameters of the newest `last` (0: all) checkpoints in
+  `directory` as an inference checkpoint under `output`. Returns (step, steps)."""
+  mngr = ocp.CheckpointManager(os.path.abspath(directory))
+  steps = sorted(mngr.all_steps())
+  if not steps:
+    raise FileNotFoundError(f"no checkpoints to average in {directory}")
+  steps = steps[-last:] if last else steps
+  loaded = [restore_for_inference(directory, s) for s in steps]
+  for _, meta, _, s in loaded[1:]:
+    check_compatible(meta, loaded[0][1], where=f"checkpoint step {s}")
+  avg = jax.tree.map(lambda *xs: sum(xs) / len(xs), *[l[0] for l in loaded])
+  out = ocp.CheckpointManager(os.path.abspath(output), options=ocp.CheckpointManagerOptions(
+      create=True, enable_async_checkpointing=False))
+  meta = dict(loaded[-1][1], averaged_steps=steps)
+  out.save(steps[-1], args=ocp.args.Composite(
+      state=ocp.args.StandardSave({"params": avg}), meta=ocp.args.JsonSave(meta),
+      assets=ocp.args.JsonSave(loaded[-1][2])), force=True)
+  out.wait_until_finished()
+  out.close()
+  return steps[-1], steps

@@ -71,3 +71,19 @@ def test_evaluate_cli_writes_the_analysis(trained, tmp_path):
     assert key in metrics
   assert len(open(out_dir / "hypotheses.txt").read().splitlines()) == 10
   assert (out_dir / "attention_1.png").exists() and (out_dir / "bleu_by_length.png").exists()
+
+
+def test_average_command_writes_the_mean_of_the_last_checkpoints(trained, tmp_path):
+  import jax
+  import numpy as np
+  from seq2seq_jax import checkpoints
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out = tmp_path / "avg"
+  subprocess.run([sys.executable, "-m", "seq2seq_jax.average", f"--workdir={trained}",
+                  "--last=2", f"--output={out}"], cwd=REPO, env=env, check=True, capture_output=True)
+  ckdir = os.path.join(trained, "checkpoints")
+  steps = sorted(int(d) for d in os.listdir(ckdir) if d.isdigit())[-2:]
+  p1, p2 = (checkpoints.restore_for_inference(ckdir, s)[0] for s in steps)
+  avg, meta, _, step = checkpoints.restore_for_inference(str(out))
+  assert step == steps[-1] and meta["averaged_steps"] == steps
+  jax.tree.map(lambda a, b, c: np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-6), avg, p1, p2)

@@ -1,0 +1,32 @@
+r"""Average the parameters of a run's last N checkpoints into a new checkpoint.
+
+  python -m seq2seq_jax.average --workdir=DIR [--last=3] [--output=DIR/averaged]
+
+The result is an inference checkpoint (params, model config, tokenizer files) at
+`<output>/<newest step>`; `translate --workdir=...` reads it with
+`--checkpoint=avg` computed on the fly, or point tools at it directly.
+"""
+import os
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Run directory.")
+flags.DEFINE_integer("last", 0, "Average the newest N checkpoints (0: all kept ones).")
+flags.DEFINE_string("output", None, "Default: <workdir>/averaged.")
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  from seq2seq_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  out = FLAGS.output or os.path.join(FLAGS.workdir, "averaged")
+  step, steps = checkpoints.average_checkpoints(
+      os.path.join(FLAGS.workdir, "checkpoints"), out, last=FLAGS.last)
+  print(f"averaged steps {steps} -> {out}/{step}")
+
+
+if __name__ == "__main__":
+  app.run(main)
