@@ -54,6 +54,8 @@ def base_config():
   c.keep_checkpoints = 3
   c.max_eval_sentences = 500
   c.num_examples_to_print = 3
+  c.final_beam = 5  # final validation/test scores use beam search; periodic ones greedy
+  c.eval_alpha = 0.6
   c.early_stopping_patience = 0
   c.progress_bar = True
   c.seed = 0

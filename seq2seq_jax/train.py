@@ -27,9 +27,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import tqdm
 from absl import logging
 
+from seq2seq_jax import beam_search as beam_lib
 from seq2seq_jax import checkpoints as ckpt_lib
 from seq2seq_jax import decoding
 from seq2seq_jax import evaluation
@@ -185,20 +187,27 @@ def _head(source, n):
                             source.tgt_lang, name=f"{source.name}[:{n}]", split=source.split)
 
 
-def translate_batches(model, params, batches, src_tok, tgt_tok, *, max_len: int, bos: int, eos: int):
-  """Greedy translations of eval batches, back in source order."""
+def translate_batches(model, params, batches, src_tok, tgt_tok, *, max_len: int, bos: int,
+                      eos: int, beam: int = 1, alpha: float = 0.6):
+  """Translations (greedy, or beam search when beam > 1) of eval batches, in source order."""
   outs = []
   for batch in batches:
-    tokens, _, _ = decoding.greedy(model, params, jnp.asarray(batch["src"]),
-                                   jnp.asarray(batch["src_len"]), max_len=max_len,
-                                   bos_id=bos, eos_id=eos)
+    src, src_len = jnp.asarray(batch["src"]), jnp.asarray(batch["src_len"])
+    if beam > 1:
+      tokens = beam_lib.beam_search(model, params, src, src_len, beam=beam, max_len=max_len,
+                                    bos_id=bos, eos_id=eos, alpha_B=jnp.full(src.shape[:1], alpha)
+                                    )["tokens"][:, 0]
+    else:
+      tokens = decoding.greedy(model, params, src, src_len, max_len=max_len, bos_id=bos,
+                               eos_id=eos)[0]
     tokens = np.asarray(tokens)
     outs.append([tgt_tok.decode(decoding.strip(row, eos)) for row in tokens])
   return input_pipeline.restore_order(batches, outs, batches.num_examples)
 
 
-def evaluate(model, params, source, src_tok, tgt_tok, config, *, limit=None, eval_fn=None):
-  """Loss, perplexity, sacreBLEU and chrF of greedy translations on `source`."""
+def evaluate(model, params, source, src_tok, tgt_tok, config, *, limit=None, eval_fn=None,
+             beam: int = 1):
+  """Loss, perplexity, sacreBLEU and chrF of translations of `source`."""
   source = _head(source, limit)
   batches = input_pipeline.make_eval_batches(
       source, src_tok, tgt_tok, batch_size=config.eval_batch_size, buckets=config.buckets,
@@ -209,7 +218,8 @@ def evaluate(model, params, source, src_tok, tgt_tok, config, *, limit=None, eva
     n, ww = eval_fn(params, {k: jnp.asarray(v) for k, v in batch.items()})
     nll, w = nll + float(n), w + float(ww)
   hyps = translate_batches(model, params, batches, src_tok, tgt_tok, max_len=config.max_len,
-                           bos=src_tok.bos_id, eos=tgt_tok.eos_id)
+                           bos=tgt_tok.bos_id, eos=tgt_tok.eos_id, beam=beam,
+                           alpha=config.get("eval_alpha", 0.6))
   refs = [source[i][1] for i in range(len(source))]
   srcs = [source[i][0] for i in range(len(source))]
   result = {"nll": nll / max(w, 1.0), "ppl": math.exp(min(nll / max(w, 1.0), 50.0))}
@@ -292,15 +302,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   p_eval = jax.jit(functools.partial(eval_step, model=model))
   writer = MetricsWriter(workdir)
 
-  def run_eval(step, split, source, limit):
+  def run_eval(step, split, source, limit, params=None, beam=1):
     if source is None:
       return None
-    res, srcs, hyps, refs = evaluate(model, state.params, source, src_tok, tgt_tok, config,
-                                     limit=limit, eval_fn=p_eval)
+    res, srcs, hyps, refs = evaluate(model, state.params if params is None else params, source,
+                                     src_tok, tgt_tok, config, limit=limit, eval_fn=p_eval,
+                                     beam=beam)
     writer.write(step, split, {"nll": res["nll"], "ppl": res["ppl"],
                                "bleu": res["bleu"].score, "chrf": res["chrf"].score})
-    tqdm.tqdm.write(f"[{split} @ step {step}] ppl {res['ppl']:.2f}  {res['bleu']}  "
-                    f"chrF2 {res['chrf'].score:.2f}")
+    tqdm.tqdm.write(f"[{split} @ step {step}, {'beam ' + str(beam) if beam > 1 else 'greedy'}]"
+                    f" ppl {res['ppl']:.2f}  {res['bleu']}  chrF2 {res['chrf'].score:.2f}")
     for i in range(min(config.get("num_examples_to_print", 3), len(hyps))):
       tqdm.tqdm.write(f"  SRC: {srcs[i]}\n  REF: {refs[i]}\n  HYP: {hyps[i]}")
     return res
@@ -360,10 +371,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bar.close()
     writer.close()
 
+  # Final scores: the best checkpoint by validation BLEU (else the last state), with
+  # the final beam size.
   final = {"step": step}
+  final_params, final["checkpoint"] = state.params, f"last (step {step})"
+  best_step = checkpointer.best.best_step()
+  if best_step is not None and best_step != step:
+    best = checkpointer.best.restore(best_step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract)))["state"]
+    final_params, final["checkpoint"] = best.params, f"best (step {best_step})"
+  final["beam"] = config.get("final_beam", 5)
   for split, source in (("validation", valid_src), ("test", test_src)):
     res = run_eval(step, f"final_{split}", source, None if split == "test"
-                   else config.get("max_eval_sentences"))
+                   else config.get("max_eval_sentences"), params=final_params,
+                   beam=final["beam"])
     if res is not None:
       final[split] = {"bleu": res["bleu"].score, "chrf": res["chrf"].score,
                       "ppl": res["ppl"], "bleu_signature": res["bleu"].signature,

@@ -51,6 +51,7 @@ def tiny_config(corpus_dir):
   c.max_eval_sentences = 16
   c.num_examples_to_print = 0
   c.progress_bar = False
+  c.final_beam = 2
   return c
 
 
