@@ -15,8 +15,10 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: venv demo test clean
 venv: $(BIN)/.installed
 
+DATA_DIR ?= $(CURDIR)/data/tfds
+
 demo: $(BIN)/.installed
-	$(BIN)/python -m seq2seq_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)
+	$(BIN)/python -m seq2seq_jax.main --config=$(CONFIG) --workdir=$(WORKDIR) --config.data_dir=$(DATA_DIR)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n 2 --durations=15 tests

@@ -323,6 +323,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
   best_patience = 0
   best_bleu = -1.0
+  budget_s = 60.0 * config.get("train_time_budget_minutes", 0)
+  t_start = time.time()
   try:
     while step < total:
       local = next(train_iter)
@@ -350,14 +352,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         writer.write(step, "train", rec)
         bar.set_postfix(loss=f"{rec['nll']:.3f}", tok_s=f"{rec['tokens_per_sec']:.0f}")
         t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
-      is_eval = step % config.eval_every_steps == 0 or step == total
-      is_ckpt = step % config.checkpoint_every_steps == 0 or step == total
+      out_of_time = budget_s > 0 and time.time() - t_start > budget_s
+      if out_of_time:
+        tqdm.tqdm.write(f"Time budget of {budget_s / 60:.1f} min reached at step {step}.")
+      is_eval = step % config.eval_every_steps == 0 or step == total or out_of_time
+      is_ckpt = step % config.checkpoint_every_steps == 0 or step == total or out_of_time
       bleu = None
       if is_eval:
         res = run_eval(step, "validation", valid_src, config.get("max_eval_sentences"))
         bleu = None if res is None else res["bleu"].score
       if is_ckpt or is_eval:
         checkpointer.save(step, state, train_iter, meta, tok_files, bleu=bleu)
+      if out_of_time:
+        break
       if bleu is not None and config.get("early_stopping_patience"):
         if bleu > best_bleu:
           best_bleu, best_patience = bleu, 0
