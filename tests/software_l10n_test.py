@@ -399,7 +399,7 @@ def test_package_lists():
 # ----------------------------------------------------------------------------- builder
 
 
-def _read_split(name, data_dir, split, lang="de"):
+def _read_split(name, data_dir, split):
   ds = tfds.data_source(name, data_dir=data_dir, split=split)
   return [{k: v.decode() for k, v in ds[i].items()} for i in range(len(ds))]
 
