@@ -172,8 +172,7 @@ def restore_for_inference(directory: str, step: int | None = None):
   out = mngr.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore(),
       assets=ocp.args.JsonRestore()))
-  params = jax.tree.map(lambda x: x, out["state"]["params"])
-  return params, out["meta"], out["assets"], step
+  return out["state"]["params"], out["meta"], out["assets"], step
 
 
 def to_json(obj) -> Any:

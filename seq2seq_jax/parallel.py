@@ -17,6 +17,8 @@ process_index) and :func:`global_batch` assembles the global array.
 """
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -29,7 +31,6 @@ def initialize_distributed():
 
 
 def _env_says_multihost() -> bool:
-  import os
   return any(k in os.environ for k in ("JAX_COORDINATOR_ADDRESS", "TPU_WORKER_HOSTNAMES",
                                        "SLURM_NTASKS")) and os.environ.get(
                                            "SEQ2SEQ_SINGLE_HOST") is None

@@ -14,6 +14,7 @@ the uninterrupted run would have done.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -267,7 +268,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   tok_files = sorted(os.path.join(workdir, "tokenizer", f)
                      for f in os.listdir(os.path.join(workdir, "tokenizer"))
                      if not f.startswith("."))
-  meta = {"model": ckpt_lib.to_json(dataclasses_asdict(model_cfg)),
+  meta = {"model": ckpt_lib.to_json(dataclasses.asdict(model_cfg)),
           "tokenizer_sha256": ckpt_lib.file_digests(tok_files),
           "config": ckpt_lib.to_json(config.to_dict())}
 
@@ -284,7 +285,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       seed=config.seed, shard_index=jax.process_index(), shard_count=jax.process_count())
 
   checkpointer = ckpt_lib.Checkpointer(workdir, keep=config.get("keep_checkpoints", 3))
-  abstract = jax.tree.map(ocp_abstract, state)
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
   restored, start = checkpointer.restore_latest(abstract, train_iter, meta)
   if restored is not None:
     state = jax.device_put(restored, parallel.replicated(mesh))
@@ -400,12 +402,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     json.dump(final, f, indent=2)
   checkpointer.close()
   return final
-
-
-def dataclasses_asdict(cfg) -> dict:
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  return dataclasses.asdict(cfg)
-
-
-def ocp_abstract(x):
-  return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None))

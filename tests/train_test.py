@@ -170,3 +170,50 @@ def test_gradient_accumulation_equals_one_big_batch():
   one, _ = step(state, {k: v[None] for k, v in batch.items()})
   two, _ = step(state, {k: v.reshape((2, 4) + v.shape[1:]) for k, v in batch.items()})
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), one.params, two.params)
+
+
+def test_early_stopping_and_time_budget(toy_corpus, tmp_path):
+  c = tiny_config(toy_corpus)
+  c.num_train_steps = 40
+  c.eval_every_steps = 2
+  c.optimizer.learning_rate = 0.0  # validation BLEU can never improve
+  c.early_stopping_patience = 2
+  final = train.train_and_evaluate(c, str(tmp_path / "early"))
+  assert final["step"] == 6  # evals at 2 (best), 4, 6 (two without improvement)
+  c = tiny_config(toy_corpus)
+  c.num_train_steps = 1000
+  c.train_time_budget_minutes = 1e-6
+  final = train.train_and_evaluate(c, str(tmp_path / "budget"))
+  assert final["step"] == 1  # stops at the first step boundary past the budget
+  assert "1" in os.listdir(tmp_path / "budget" / "checkpoints")
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd"])
+@pytest.mark.parametrize("schedule", ["constant", "rsqrt", "cosine", "linear", "step"])
+def test_optimizers_and_schedules_minimise_a_quadratic(name, schedule):
+  import jax.numpy as jnp
+  import ml_collections
+  oc = ml_collections.ConfigDict(dict(name=name, learning_rate=0.1, schedule=schedule,
+                                      warmup_steps=5, clip_norm=1.0, momentum=0.9,
+                                      decay_start=20, decay_every=10))
+  tx, sched = train.make_optimizer(oc, 60)
+  assert float(sched(0)) == 0.0 and float(sched(5)) == pytest.approx(0.1, rel=1e-5)
+  if schedule != "constant":
+    assert float(sched(59)) < 0.1
+  x = {"w": jnp.array([3.0, -2.0])}
+  opt = tx.init(x)
+  for _ in range(60):
+    g = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(x)
+    upd, opt = tx.update(g, opt, x)
+    x = jax.tree.map(lambda a, b: a + b, x, upd)
+  assert float(jnp.abs(x["w"]).max()) < 1.5
+
+
+def test_label_smoothing_loss_matches_its_definition():
+  import jax.numpy as jnp
+  logits = jnp.array([[[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]]])
+  targets, weights = jnp.array([[0, 2]]), jnp.array([[1.0, 0.0]])
+  loss, nll, w = train.token_losses(logits, targets, weights, label_smoothing=0.1)
+  logp = jax.nn.log_softmax(logits[0, 0])
+  assert float(nll) == pytest.approx(-float(logp[0]), rel=1e-6) and float(w) == 1.0
+  assert float(loss) == pytest.approx(0.9 * -float(logp[0]) - 0.1 * float(logp.mean()), rel=1e-6)

@@ -944,8 +944,11 @@ def extract_tree_pairs(trees: Mapping[str, str | os.PathLike], lang: str,
   jobs.sort(key=lambda j: (j.origin in ("mo", "qm"), j))
   stats: collections.Counter = collections.Counter()
   pairs: list[Pair] = []
-  if processes > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+  if processes > 1 and len(jobs) > 1:
+    # Not "fork": the builder usually runs inside a process where JAX has already
+    # started its thread pools, and forking a multithreaded process can deadlock.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(processes) as pool:
       results = pool.imap(job_pairs, jobs, chunksize=4)
       for job_result, job_stats in results:
         pairs += job_result
