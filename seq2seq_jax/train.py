@@ -352,7 +352,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                "learning_rate": float(schedule(step - 1)),
                "grad_norm": float(metrics["grad_norm"])}
         writer.write(step, "train", rec)
-        bar.set_postfix(loss=f"{rec['nll']:.3f}", tok_s=f"{rec['tokens_per_sec']:.0f}")
+        postfix = dict(loss=f"{rec['nll']:.3f}", tok_s=f"{rec['tokens_per_sec']:.0f}")
+        if budget_s > 0:  # the step-based ETA is meaningless under a time budget
+          left = max(0.0, budget_s - (time.time() - t_start))
+          postfix["budget_left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+        bar.set_postfix(**postfix)
         t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
       out_of_time = budget_s > 0 and time.time() - t_start > budget_s
       if out_of_time:
