@@ -1,11 +1,14 @@
-"""Command line: train and evaluate a config.
+"""Command line: train and evaluate a config, or run a paper reproduction.
 
   python -m seq2seq_jax.main --config=configs/default.py --workdir=workdir/default
   python -m seq2seq_jax.main --config=configs/default.py:runlocal --workdir=/tmp/smoke \
       --config.model.hidden_dim=256 --config.num_train_steps=500
+  python -m seq2seq_jax.main --experiment=experiments/sutskever2014 --size=cpu \
+      --workdir=workdir/sutskever2014 [--variants=forward,reversed] [--set=data_dir=/data]
 
 This is the only module that defines flags; everything else is functions
-(`train.train_and_evaluate(config, workdir)`) that tests and notebooks call.
+(`train.train_and_evaluate(config, workdir)`, `experiment.run(...)`) that tests
+and notebooks call.
 """
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -14,20 +17,53 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, tokenizers and logs.")
 config_flags.DEFINE_config_file("config", None, "Training configuration file (configs/*.py).",
                                 lock_config=True)
-flags.mark_flags_as_required(["config", "workdir"])
+flags.DEFINE_string("experiment", None, "An experiments/<paper> folder: trains all its "
+                    "variants and writes experiments/<paper>/results/<size>.json.")
+flags.DEFINE_enum("size", "cpu", ["tiny", "cpu", "full"], "Scale of --experiment.")
+flags.DEFINE_list("variants", None, "Subset of the experiment's variants (default: all).")
+flags.DEFINE_multi_string("set", [], "key=value overrides for every experiment variant "
+                          "(e.g. data_dir=/path, num_seeds=1); values are parsed as Python "
+                          "literals when possible.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def _literal(text):
+  import ast  # pylint: disable=g-import-not-at-top
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from seq2seq_jax import train  # pylint: disable=g-import-not-at-top  (after flag parsing)
   logging.set_verbosity(logging.WARNING)
-  final = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if FLAGS.experiment:
+    if FLAGS.config is not None:
+      raise app.UsageError("give either --config or --experiment, not both")
+    from seq2seq_jax import experiment  # pylint: disable=g-import-not-at-top
+    overrides = {}
+    for item in FLAGS.set:
+      key, sep, value = item.partition("=")
+      if not sep:
+        raise app.UsageError(f"--set expects key=value, got {item!r}")
+      overrides[key] = _literal(value)
+    experiment.run(FLAGS.experiment, FLAGS.size, FLAGS.workdir, variants=FLAGS.variants,
+                   overrides=overrides)
+    return
+  if FLAGS.config is None:
+    raise app.UsageError("--config (or --experiment) is required")
+  from seq2seq_jax import experiment  # pylint: disable=g-import-not-at-top  (after flag parsing)
+  final = experiment.train_any(FLAGS.config, FLAGS.workdir)
   for split in ("validation", "test"):
-    if split in final:
+    if isinstance(final.get(split), dict):
       r = final[split]
       print(f"{split}: BLEU {r['bleu']:.2f}  chrF2 {r['chrf']:.2f}  ppl {r['ppl']:.2f}")
       print(f"  {r['bleu_signature']}\n  {r['chrf_signature']}")
+  if "error_rate" in final:
+    print(f"test error rate per seed: {final['error_rate']}  (solved at steps "
+          f"{final['solved_step']})")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ ACCEPTED_FORMS = (
     "'software_l10n/<config>' (our TFDS builder, e.g. software_l10n/en-de), "
     "'<tfds_name>/<config>' (a prepared TFDS translation dataset, e.g. "
     "wmt14_translate/de-en or ted_hrlr_translate/pt_to_en), or "
-    "'text:<dir>' / an existing directory holding <split>.<lang>[.gz] files"
+    "'text:<dir>' / an existing directory holding <split>.<lang>[.gz] files, "
+    "or 'synthetic/copy' / 'synthetic/reverse' (generated word sequences)"
 )
 
 # Split names that mean the same thing; the first existing one is used.
@@ -577,6 +578,14 @@ def load_parallel(name: str, split: str, src_lang: str, tgt_lang: str,
       prepared (:class:`DatasetNotPreparedError`).
     ImportError: our own builder module cannot be imported.
   """
+  if name.startswith("synthetic/"):
+    from seq2seq_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+    task = name[len("synthetic/"):]
+    if task not in synthetic.PAIR_TASKS:
+      raise ValueError(f"Unknown dataset {name!r}: synthetic tasks are "
+                       f"{['synthetic/' + t for t in synthetic.PAIR_TASKS]}")
+    src, tgt = synthetic.pair_split(task, _SPLIT_ALIASES.get(split, (split,))[0])
+    return from_lists(src, tgt, src_lang, tgt_lang, name=name, split=split)
   if name.startswith("text:"):
     return load_text_dir(name[len("text:"):], split, src_lang, tgt_lang, name=name)
   if os.path.isdir(name):
