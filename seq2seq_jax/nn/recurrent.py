@@ -22,8 +22,14 @@ import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.nn import cells as cells_lib
+from seq2seq_jax.nn import fused_lstm
 
 Params = dict[str, Any]
+
+# The float32 LSTM runs through fused_lstm.lstm_scan, whose backward pass computes
+# the recurrent weight gradient as one GEMM over all steps. Tests and benchmarks
+# flip this to compare with plain autodiff of the scan; read at trace time.
+USE_FUSED_LSTM = True
 
 
 def time_mask(lengths_B: jax.Array, max_len: int) -> jax.Array:
@@ -50,6 +56,10 @@ def scan_recurrence(cell: cells_lib.Cell, params: Params, xp_TxBxG: jax.Array,
   Returns (final_carry, h_TxBxH). With a mask, masked steps keep the carry and
   output zeros.
   """
+  if USE_FUSED_LSTM and fused_lstm.supported(cell.name, params["w_hh"], xp_TxBxG):
+    if mask_TxB is None:
+      mask_TxB = jnp.ones(xp_TxBxG.shape[:2], bool)
+    return fused_lstm.lstm_scan(params["w_hh"], xp_TxBxG, carry0, mask_TxB)
   if mask_TxB is None:
     def body(carry, xp_t):
       return cell.recur(params, carry, xp_t)
