@@ -60,6 +60,10 @@ def base_config():
   c.train_time_budget_minutes = 0.0  # stop (and evaluate) after this much training; 0: off
   c.progress_bar = True
   c.seed = 0
+  # Seeds config.seed, ..., config.seed + num_seeds - 1 train at once (vmapped), on the same
+  # batches; their order comes from data_seed (None: config.seed).
+  c.num_seeds = 1
+  c.data_seed = ml_collections.config_dict.placeholder(int)
   return c
 
 

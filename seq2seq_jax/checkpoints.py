@@ -7,9 +7,11 @@ Layout under the workdir::
 
 Each checkpoint holds four items: ``state`` (step, params, optimizer state),
 ``data`` (the grain iterator's position), ``meta`` (the run's config, the
-model config and the sha256 of every tokenizer file) and ``assets`` (the
-tokenizer files themselves, base64, so a checkpoint directory is
-self-contained for translation).
+model config, the sha256 of every tokenizer file and ``num_seeds``) and
+``assets`` (the tokenizer files themselves, base64, so a checkpoint directory
+is self-contained for translation). A multi-seed run (``num_seeds`` N > 1)
+stores params and optimizer state with a leading seed axis N; checkpoints
+without ``num_seeds`` in their meta are single-seed.
 
 Orbax writes into a temporary directory and renames it when complete, so a
 run killed during a save leaves no half checkpoint under a step name. A step
@@ -108,8 +110,9 @@ class Checkpointer:
     """Restores the newest complete checkpoint into `data_iter` and a new state.
 
     Returns (state, step) or (None, None) when there is none. Unreadable
-    checkpoints are skipped with a warning; a checkpoint whose model config or
-    tokenizer differs from `meta` raises CheckpointMismatchError naming the field.
+    checkpoints are skipped with a warning; a checkpoint whose model config,
+    tokenizer or number of seeds differs from `meta` raises
+    CheckpointMismatchError naming the field.
     """
     for step in sorted(self.last.all_steps(), reverse=True):
       try:
@@ -121,6 +124,9 @@ class Checkpointer:
                         "and trying an earlier one.", step, type(e).__name__, e, aside)
         continue
       check_compatible(saved_meta, meta, where=f"checkpoint step {step}")
+      # Before the state restore: a state stacked for another number of seeds would
+      # fail to restore and be mistaken for a corrupt checkpoint.
+      check_same_num_seeds(saved_meta, meta, where=f"checkpoint step {step}")
       try:
         restored = self.last.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state),
@@ -157,6 +163,22 @@ def check_compatible(saved: dict, current: dict, where: str):
     raise CheckpointMismatchError(
         f"{where} was made with a different {section.replace('_sha256', ' files')}: "
         + "; ".join(diffs) + ". Use a fresh --workdir or the original config.")
+
+
+def num_seeds(meta: dict) -> int:
+  """How many seeds a checkpoint's state is stacked for (1: no seed axis)."""
+  return int(meta.get("num_seeds", 1))
+
+
+def check_same_num_seeds(saved: dict, current: dict, where: str):
+  """Refuses to resume a run with another number of vmapped seeds (params have a
+  leading seed axis of that size). Ensembles may mix them, so this is not part of
+  check_compatible."""
+  a, b = num_seeds(saved), num_seeds(current)
+  if a != b:
+    raise CheckpointMismatchError(
+        f"{where} was made with a different number of seeds: num_seeds: checkpoint={a} vs "
+        f"run={b}. Use a fresh --workdir or the original --config.num_seeds.")
 
 
 def restore_for_inference(directory: str, step: int | None = None):

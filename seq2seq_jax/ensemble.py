@@ -30,6 +30,12 @@ def stack_params(params_list):
   return jax.tree.map(lambda *xs: jnp.stack(xs), *params_list)
 
 
+def unstack_params(params_M):
+  """One pytree with a leading axis M -> [params_1, ..., params_M] (stack_params inverse)."""
+  num = jax.tree.leaves(params_M)[0].shape[0]
+  return [jax.tree.map(lambda x, i=i: x[i], params_M) for i in range(num)]
+
+
 def average_params(params_list):
   """Element-wise mean of parameter sets (checkpoint averaging)."""
   return jax.tree.map(lambda x: x.mean(0), stack_params(params_list))

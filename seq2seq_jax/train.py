@@ -11,6 +11,17 @@ dropout key; step ``s`` uses ``fold_in(dropout_key, s)`` (and micro-batch ``i``
 of gradient accumulation ``fold_in`` of that). With the data iterator's
 position restored from the checkpoint, a resumed run repeats bit for bit what
 the uninterrupted run would have done.
+
+Multi-seed runs (``num_seeds`` N > 1): seeds ``seed, ..., seed + N - 1`` train
+at once. Each seed's init and dropout keys are those of a single run with that
+seed; params and optimizer states are stacked on a leading seed axis N (the
+step is shared) and the step is ``jax.vmap(train_step)`` over (state, dropout
+key) with the batch broadcast, so every seed sees the same batches, in the
+order set by ``data_seed`` (default ``seed``). Seed ``s + i`` thus reproduces a
+single run with ``seed = s + i, data_seed = s`` up to float rounding.
+Validation and final scores are per seed, and their mean over seeds selects
+the best checkpoint and is what ``final_metrics.json`` reports (with the
+population std and the per-seed scores).
 """
 from __future__ import annotations
 
@@ -145,6 +156,19 @@ def train_step(state: TrainState, batch: dict, *, model: model_lib.Seq2Seq, tx,
   return TrainState(state.step + 1, params, opt_state), metrics
 
 
+# Params and optimizer state carry the seed axis; the step is shared by all seeds.
+_SEED_AXES = TrainState(step=None, params=0, opt_state=0)
+
+
+def multi_seed_train_step(state: TrainState, batch: dict, *, dropout_keys_N, **kwargs):
+  """`train_step` of N seeds at once: params, opt_state and dropout keys have a leading
+  axis N, the batch is shared; metrics come back per seed, [N]."""
+  def one_seed(st, key):
+    return train_step(st, batch, dropout_key=key, **kwargs)
+  return jax.vmap(one_seed, in_axes=(_SEED_AXES, 0), out_axes=(_SEED_AXES, 0))(
+      state, dropout_keys_N)
+
+
 def eval_step(params, batch, *, model):
   logits, _ = model(params, batch["src"], batch["src_len"], batch["tgt_in"])
   _, nll, w = token_losses(logits, batch["tgt_out"], batch["tgt_weights"])
@@ -158,6 +182,75 @@ def model_config_from(config, src_vocab: int, tgt_vocab: int) -> model_lib.Model
   d = config.model.to_dict()
   d.update(src_vocab_size=src_vocab, tgt_vocab_size=tgt_vocab)
   return model_lib.ModelConfig.from_dict(d)
+
+
+def seeds_of(config) -> list[int]:
+  """The seeds a run trains: config.seed, ..., config.seed + num_seeds - 1."""
+  n = int(config.get("num_seeds", 1))
+  if n < 1:
+    raise ValueError(f"num_seeds must be >= 1, got {n}")
+  return [int(config.seed) + i for i in range(n)]
+
+
+def data_seed_of(config) -> int:
+  """The seed of the batch order: data_seed when set, else seed."""
+  seed = config.get("data_seed")
+  return int(config.seed if seed is None else seed)
+
+
+def init_state(model, tx, seed: int):
+  """(TrainState, dropout key) of a single run with `seed`."""
+  init_key, dropout_key = jax.random.split(jax.random.key(seed))
+  params = model.init(init_key)
+  return TrainState(jnp.asarray(0, jnp.int32), params, tx.init(params)), dropout_key
+
+
+def stack_states(states: list[TrainState]) -> TrainState:
+  """Per-seed states (at one step) -> params and opt_state stacked on a leading axis N.
+
+  Stacking the single-seed inits (rather than vmapping init) makes each seed start from
+  exactly the values its single run starts from.
+  """
+  stack = lambda *xs: jnp.stack(xs)
+  return TrainState(states[0].step, jax.tree.map(stack, *[s.params for s in states]),
+                    jax.tree.map(stack, *[s.opt_state for s in states]))
+
+
+def check_finite(nll_N, param_norm_N, seeds: list[int], step: int, workdir: str):
+  """Raises NonFiniteLossError naming the first seed whose loss or parameters are not finite."""
+  bad_N = ~(np.isfinite(nll_N) & np.isfinite(param_norm_N))
+  if not bad_N.any():
+    return
+  i = int(np.argmax(bad_N))
+  nll, pnorm = float(nll_N[i]), float(param_norm_N[i])
+  of_seed = f" of seed {seeds[i]}" if len(seeds) > 1 else ""
+  raise NonFiniteLossError(
+      f"non-finite {'loss' if not math.isfinite(nll) else 'parameters'}{of_seed} (loss {nll}, "
+      f"parameter norm {pnorm}) at step {step}; stopping without saving. The last "
+      f"good checkpoint in {workdir}/checkpoints is intact. Lower the learning rate, "
+      f"enable optimizer.clip_norm, or use float32 compute.")
+
+
+def score_summary(res: dict) -> dict:
+  """The final_metrics.json entry of one evaluation."""
+  return {"bleu": res["bleu"].score, "chrf": res["chrf"].score, "ppl": res["ppl"],
+          "bleu_signature": res["bleu"].signature, "chrf_signature": res["chrf"].signature}
+
+
+def mean_over_seeds(summaries: list[dict]) -> dict:
+  """Mean of per-seed score summaries, with the population std (ddof=0) of each score."""
+  out = dict(summaries[0])  # the signatures are the same for every seed
+  for k in ("bleu", "chrf", "ppl"):
+    values = np.array([s[k] for s in summaries], np.float64)
+    out[k], out[f"{k}_std"] = float(values.mean()), float(values.std())
+  out["num_seeds"] = len(summaries)
+  return out
+
+
+def write_hypotheses(path: str, hyps: list[str]):
+  """One line per sentence, in corpus order."""
+  with open(path, "w") as f:
+    f.writelines(h.replace("\n", " ") + "\n" for h in hyps)
 
 
 def load_data(config, workdir: str):
@@ -230,16 +323,25 @@ def evaluate(model, params, source, src_tok, tgt_tok, config, *, limit=None, eva
 
 
 class MetricsWriter:
-  """TensorBoard events + one JSON line per record in workdir/metrics.jsonl."""
+  """TensorBoard events + one JSON line per record in workdir/metrics.jsonl.
 
-  def __init__(self, workdir: str):
+  A list value (``<name>_per_seed`` of a multi-seed run) is one TensorBoard
+  scalar per seed, ``<split>/<name>/seed<seed>``, and a list in the JSON line.
+  """
+
+  def __init__(self, workdir: str, seeds: list[int] = (0,)):
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self.tb = SummaryWriter(os.path.join(workdir, "tb"))
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self.seeds = list(seeds)
 
   def write(self, step: int, split: str, metrics: dict):
     for k, v in metrics.items():
-      self.tb.add_scalar(f"{split}/{k}", v, step)
+      if isinstance(v, (list, tuple)):
+        for seed, x in zip(self.seeds, v):
+          self.tb.add_scalar(f"{split}/{k.removesuffix('_per_seed')}/seed{seed}", x, step)
+      else:
+        self.tb.add_scalar(f"{split}/{k}", v, step)
     with open(self.path, "a") as f:
       f.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
     self.tb.flush()
@@ -254,13 +356,17 @@ class MetricsWriter:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config` in `workdir`, resuming from its newest checkpoint.
 
-  Returns the final metrics (validation and test BLEU, chrF, loss).
+  Returns the final metrics (validation and test BLEU, chrF, loss; with
+  num_seeds > 1 their mean and std over seeds, and per seed under "seeds").
   """
   os.makedirs(workdir, exist_ok=True)
   parallel.initialize_distributed()
   mesh = parallel.make_mesh()
   num_local = jax.local_device_count()
   accum = int(config.get("grad_accum_steps", 1))
+
+  seeds = seeds_of(config)
+  multi = len(seeds) > 1  # N == 1 keeps the unstacked state and checkpoint layout
 
   train_src, valid_src, test_src, src_tok, tgt_tok = load_data(config, workdir)
   model_cfg = model_config_from(config, src_tok.vocab_size, tgt_tok.vocab_size)
@@ -270,19 +376,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                      if not f.startswith("."))
   meta = {"model": ckpt_lib.to_json(dataclasses.asdict(model_cfg)),
           "tokenizer_sha256": ckpt_lib.file_digests(tok_files),
-          "config": ckpt_lib.to_json(config.to_dict())}
+          "config": ckpt_lib.to_json(config.to_dict()), "num_seeds": len(seeds)}
 
   tx, schedule = make_optimizer(config.optimizer, config.num_train_steps)
-  init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
-  params = model.init(init_key)
-  state = TrainState(jnp.asarray(0, jnp.int32), params, tx.init(params))
+  states, dropout_keys = zip(*(init_state(model, tx, s) for s in seeds))
+  if multi:
+    state, dropout_key = stack_states(states), jnp.stack(dropout_keys)
+  else:
+    (state,), (dropout_key,) = states, dropout_keys
+  params = states[0].params
   state = jax.device_put(state, parallel.replicated(mesh))
 
   train_iter = input_pipeline.make_train_iterator(
       train_src, src_tok, tgt_tok, batch_size=config.get("batch_size") or None,
       tokens_per_batch=config.get("tokens_per_batch") or None, batch_multiple=num_local * accum,
       buckets=config.buckets, max_len=config.max_len, reverse_source=config.reverse_source,
-      seed=config.seed, shard_index=jax.process_index(), shard_count=jax.process_count())
+      seed=data_seed_of(config), shard_index=jax.process_index(), shard_count=jax.process_count())
 
   checkpointer = ckpt_lib.Checkpointer(workdir, keep=config.get("keep_checkpoints", 3))
   abstract = jax.tree.map(
@@ -295,34 +404,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   n_params = sum(x.size for x in jax.tree.leaves(params))
   print(f"Model: {n_params / 1e6:.2f}M parameters, {model_cfg.cell} "
         f"{model_cfg.encoder_layers}x{model_cfg.hidden_dim}, attention={model_cfg.attention}; "
-        f"vocab {src_tok.vocab_size}/{tgt_tok.vocab_size}; {jax.device_count()} device(s)",
+        f"vocab {src_tok.vocab_size}/{tgt_tok.vocab_size}; {jax.device_count()} device(s)"
+        + (f"; {len(seeds)} seeds {seeds[0]}..{seeds[-1]} vmapped" if multi else ""),
         flush=True)
 
-  p_train = jax.jit(functools.partial(train_step, model=model, tx=tx, dropout_key=dropout_key,
-                                      label_smoothing=config.get("label_smoothing", 0.0)),
-                    donate_argnums=(0,))
+  step_kwargs = dict(model=model, tx=tx, label_smoothing=config.get("label_smoothing", 0.0))
+  if multi:
+    step_fn = functools.partial(multi_seed_train_step, dropout_keys_N=dropout_key, **step_kwargs)
+  else:
+    step_fn = functools.partial(train_step, dropout_key=dropout_key, **step_kwargs)
+  p_train = jax.jit(step_fn, donate_argnums=(0,))
   p_eval = jax.jit(functools.partial(eval_step, model=model))
-  writer = MetricsWriter(workdir)
+  writer = MetricsWriter(workdir, seeds)
 
   def run_eval(step, split, source, limit, params=None, beam=1):
+    """[(result, hypotheses)] per seed (None without `source`); logs the mean over seeds,
+    and with N > 1 each seed's scores."""
     if source is None:
       return None
-    res, srcs, hyps, refs = evaluate(model, state.params if params is None else params, source,
-                                     src_tok, tgt_tok, config, limit=limit, eval_fn=p_eval,
-                                     beam=beam)
-    writer.write(step, split, {"nll": res["nll"], "ppl": res["ppl"],
-                               "bleu": res["bleu"].score, "chrf": res["chrf"].score})
-    tqdm.tqdm.write(f"[{split} @ step {step}, {'beam ' + str(beam) if beam > 1 else 'greedy'}]"
-                    f" ppl {res['ppl']:.2f}  {res['bleu']}  chrF2 {res['chrf'].score:.2f}")
-    for i in range(min(config.get("num_examples_to_print", 3), len(hyps))):
-      tqdm.tqdm.write(f"  SRC: {srcs[i]}\n  REF: {refs[i]}\n  HYP: {hyps[i]}")
-    return res
+    params = state.params if params is None else params
+    outs = []
+    for i, seed in enumerate(seeds):
+      seed_params = jax.tree.map(lambda x: x[i], params) if multi else params
+      res, srcs, hyps, refs = evaluate(model, seed_params, source, src_tok, tgt_tok, config,
+                                       limit=limit, eval_fn=p_eval, beam=beam)
+      outs.append((res, hyps))
+      tqdm.tqdm.write(f"[{split} @ step {step}, {'beam ' + str(beam) if beam > 1 else 'greedy'}"
+                      f"{f', seed {seed}' if multi else ''}]"
+                      f" ppl {res['ppl']:.2f}  {res['bleu']}  chrF2 {res['chrf'].score:.2f}")
+      for j in range(min(config.get("num_examples_to_print", 3), len(hyps)) if i == 0 else 0):
+        tqdm.tqdm.write(f"  SRC: {srcs[j]}\n  REF: {refs[j]}\n  HYP: {hyps[j]}")
+    per_seed = {"nll": [r["nll"] for r, _ in outs], "ppl": [r["ppl"] for r, _ in outs],
+                "bleu": [r["bleu"].score for r, _ in outs],
+                "chrf": [r["chrf"].score for r, _ in outs]}
+    rec = {k: float(np.mean(v)) for k, v in per_seed.items()}
+    if multi:
+      rec.update({f"{k}_per_seed": v for k, v in per_seed.items()})
+      tqdm.tqdm.write(f"[{split} @ step {step}] mean over {len(seeds)} seeds: BLEU "
+                      f"{rec['bleu']:.2f} (std {np.std(per_seed['bleu']):.2f})  chrF2 "
+                      f"{rec['chrf']:.2f}")
+    writer.write(step, split, rec)
+    return outs
 
   step = int(state.step)
   total = config.num_train_steps
   bar = tqdm.tqdm(total=total, initial=step, desc="train", dynamic_ncols=True,
                   disable=not config.get("progress_bar", True))
-  t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
+  t_last, tok_since, nll_acc_N, n_acc = time.time(), 0.0, np.zeros(len(seeds)), 0
   best_patience = 0
   best_bleu = -1.0
   budget_s = 60.0 * config.get("train_time_budget_minutes", 0)
@@ -335,38 +463,41 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       batch = parallel.global_batch(mesh, local, batch_axis=1)
       state, metrics = p_train(state, batch)
       step += 1
-      nll, pnorm = float(metrics["nll"]), float(metrics["param_norm"])
-      if not (math.isfinite(nll) and math.isfinite(pnorm)):
-        raise NonFiniteLossError(
-            f"non-finite {'loss' if not math.isfinite(nll) else 'parameters'} (loss {nll}, "
-            f"parameter norm {pnorm}) at step {step}; stopping without saving. The last "
-            f"good checkpoint in {workdir}/checkpoints is intact. Lower the learning rate, "
-            f"enable optimizer.clip_norm, or use float32 compute.")
-      tok_since += float(metrics["tokens"])
-      nll_acc, n_acc = nll_acc + nll, n_acc + 1
+      # Per seed, [N] (a single run's scalars as [1]), so one bookkeeping serves both.
+      nll_N = np.atleast_1d(np.asarray(metrics["nll"]))
+      check_finite(nll_N, np.atleast_1d(np.asarray(metrics["param_norm"])), seeds, step,
+                   workdir)
+      # Every seed sees the same batch: tokens/s is the pace through the data, per seed.
+      tok_since += float(np.atleast_1d(np.asarray(metrics["tokens"]))[0])
+      nll_acc_N, n_acc = nll_acc_N + nll_N, n_acc + 1
       bar.update(1)
       if step % config.log_every_steps == 0 or step == total:
         dt = time.time() - t_last
-        rec = {"nll": nll_acc / n_acc, "ppl": math.exp(min(nll_acc / n_acc, 50.0)),
+        grad_norm_N = np.atleast_1d(np.asarray(metrics["grad_norm"]))
+        nll = float(nll_acc_N.mean() / n_acc)
+        rec = {"nll": nll, "ppl": math.exp(min(nll, 50.0)),
                "tokens_per_sec": tok_since / max(dt, 1e-9),
                "learning_rate": float(schedule(step - 1)),
-               "grad_norm": float(metrics["grad_norm"])}
+               "grad_norm": float(grad_norm_N.mean())}
+        if multi:
+          rec.update(nll_per_seed=[float(x) for x in nll_acc_N / n_acc],
+                     grad_norm_per_seed=[float(x) for x in grad_norm_N])
         writer.write(step, "train", rec)
         postfix = dict(loss=f"{rec['nll']:.3f}", tok_s=f"{rec['tokens_per_sec']:.0f}")
         if budget_s > 0:  # the step-based ETA is meaningless under a time budget
           left = max(0.0, budget_s - (time.time() - t_start))
           postfix["budget_left"] = f"{int(left // 60)}:{int(left % 60):02d}"
         bar.set_postfix(**postfix)
-        t_last, tok_since, nll_acc, n_acc = time.time(), 0.0, 0.0, 0
+        t_last, tok_since, nll_acc_N, n_acc = time.time(), 0.0, np.zeros(len(seeds)), 0
       out_of_time = budget_s > 0 and time.time() - t_start > budget_s
       if out_of_time:
         tqdm.tqdm.write(f"Time budget of {budget_s / 60:.1f} min reached at step {step}.")
       is_eval = step % config.eval_every_steps == 0 or step == total or out_of_time
       is_ckpt = step % config.checkpoint_every_steps == 0 or step == total or out_of_time
       bleu = None
-      if is_eval:
-        res = run_eval(step, "validation", valid_src, config.get("max_eval_sentences"))
-        bleu = None if res is None else res["bleu"].score
+      if is_eval:  # the mean over seeds picks the best checkpoint and drives early stopping
+        outs = run_eval(step, "validation", valid_src, config.get("max_eval_sentences"))
+        bleu = None if outs is None else float(np.mean([r["bleu"].score for r, _ in outs]))
       if is_ckpt or is_eval:
         checkpointer.save(step, state, train_iter, meta, tok_files, bleu=bleu)
       if out_of_time:
@@ -384,8 +515,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bar.close()
     writer.close()
 
-  # Final scores: the best checkpoint by validation BLEU (else the last state), with
-  # the final beam size.
+  # Final scores: the best checkpoint by (mean) validation BLEU (else the last state),
+  # with the final beam size. The translations go to final_<split>[.seed<s>].hyp.txt.
   final = {"step": step}
   final_params, final["checkpoint"] = state.params, f"last (step {step})"
   best_step = checkpointer.best.best_step()
@@ -394,14 +525,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         state=ocp.args.StandardRestore(abstract)))["state"]
     final_params, final["checkpoint"] = best.params, f"best (step {best_step})"
   final["beam"] = config.get("final_beam", 5)
+  per_seed = [{"seed": s} for s in seeds]
   for split, source in (("validation", valid_src), ("test", test_src)):
-    res = run_eval(step, f"final_{split}", source, None if split == "test"
-                   else config.get("max_eval_sentences"), params=final_params,
-                   beam=final["beam"])
-    if res is not None:
-      final[split] = {"bleu": res["bleu"].score, "chrf": res["chrf"].score,
-                      "ppl": res["ppl"], "bleu_signature": res["bleu"].signature,
-                      "chrf_signature": res["chrf"].signature}
+    outs = run_eval(step, f"final_{split}", source, None if split == "test"
+                    else config.get("max_eval_sentences"), params=final_params,
+                    beam=final["beam"])
+    if outs is None:
+      continue
+    for entry, (res, hyps) in zip(per_seed, outs):
+      entry[split] = score_summary(res)
+      name = f"final_{split}.seed{entry['seed']}.hyp.txt" if multi else f"final_{split}.hyp.txt"
+      write_hypotheses(os.path.join(workdir, name), hyps)
+    final[split] = mean_over_seeds([e[split] for e in per_seed]) if multi else per_seed[0][split]
+  if multi:
+    final["seeds"] = per_seed
   with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
     json.dump(final, f, indent=2)
   checkpointer.close()

@@ -4,7 +4,10 @@
 tokenizers stored in a run's checkpoint (so a checkpoint directory is all one
 needs), with ``checkpoint`` one of ``best`` (best validation BLEU), ``last``
 or ``avg`` (mean of the parameters of the kept last-N checkpoints). Several
-workdirs make an ensemble (same architecture and tokenizer required).
+workdirs make an ensemble (same architecture and tokenizer required). A
+multi-seed run (``num_seeds`` N > 1, params stacked on a leading seed axis)
+decodes as the ensemble of its N seeds, or as its seed ``config.seed + i``
+alone with ``seed_index=i``.
 
 `Translator.translate(lines)` batches internally by length buckets, so the
 compiled decoders see a few static shapes; results come back in input order.
@@ -38,7 +41,19 @@ class Hypothesis:
   tokens: list
 
 
-def _checkpoint_params(workdir: str, checkpoint: str):
+def _checkpoint_params(workdir: str, checkpoint: str, seed_index: int | None = None):
+  """(params, meta, assets) of a run; a multi-seed run's params keep their seed axis
+  unless `seed_index` picks one seed."""
+  params, meta, assets = _stored_params(workdir, checkpoint)
+  if seed_index is None:
+    return params, meta, assets
+  n = ckpt_lib.num_seeds(meta)
+  if not 0 <= seed_index < n:
+    raise ValueError(f"seed_index={seed_index} is out of range: {workdir} trained {n} seed(s)")
+  return (params if n == 1 else jax.tree.map(lambda x: x[seed_index], params)), meta, assets
+
+
+def _stored_params(workdir: str, checkpoint: str):
   if checkpoint in ("best", "last"):
     directory = os.path.join(workdir, "best" if checkpoint == "best" else "checkpoints")
     if not os.path.isdir(directory) or not [d for d in os.listdir(directory) if d.isdigit()]:
@@ -151,9 +166,20 @@ def run_config(workdir: str, checkpoint: str = "best") -> dict:
       "config", {})
 
 
-def load_translator(workdirs: list[str] | str, checkpoint: str = "best") -> Translator:
+def _members(params, meta: dict, seed_index: int | None) -> list:
+  """The parameter sets one run adds to a translator: each seed of a multi-seed run
+  (unless seed_index picked one), else its params."""
+  if ckpt_lib.num_seeds(meta) > 1 and seed_index is None:
+    return ens_lib.unstack_params(params)
+  return [params]
+
+
+def load_translator(workdirs: list[str] | str, checkpoint: str = "best",
+                    seed_index: int | None = None) -> Translator:
+  """A Translator of one run, or the ensemble of several runs and of all seeds of
+  multi-seed runs; `seed_index` i takes only seed config.seed + i of each run."""
   workdirs = [workdirs] if isinstance(workdirs, str) else list(workdirs)
-  loaded = [_checkpoint_params(w, checkpoint) for w in workdirs]
+  loaded = [_checkpoint_params(w, checkpoint, seed_index) for w in workdirs]
   meta0 = loaded[0][1]
   for (_, meta, _), w in zip(loaded[1:], workdirs[1:]):
     ckpt_lib.check_compatible(meta, meta0, where=f"ensemble member {w}")
@@ -162,7 +188,8 @@ def load_translator(workdirs: list[str] | str, checkpoint: str = "best") -> Tran
   tok_dir = tempfile.mkdtemp(prefix="seq2seq_tok_")
   paths = ckpt_lib.write_assets(loaded[0][2], tok_dir)
   src_tok, tgt_tok = load_tokenizers(paths)
-  params = [jax.tree.map(jnp.asarray, l[0]) for l in loaded]
+  params = [jax.tree.map(jnp.asarray, member) for run_params, meta, _ in loaded
+            for member in _members(run_params, meta, seed_index)]
   if len(params) == 1:
     return Translator(model, params[0], src_tok, tgt_tok, meta0.get("config", {}))
   return Translator(ens_lib.Ensemble(model), ens_lib.stack_params(params), src_tok, tgt_tok,

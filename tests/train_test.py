@@ -1,4 +1,4 @@
-"""End-to-end training: train_and_evaluate, exact resume, NaN stop, bad inputs."""
+"""End-to-end training: train_and_evaluate, exact resume, NaN stop, bad inputs, multi-seed."""
 import json
 import os
 import signal
@@ -10,9 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, tiny_config, write_toy_corpus
 from seq2seq_jax import checkpoints as ckpt_lib
-from seq2seq_jax import train
+from seq2seq_jax import ensemble as ens_lib
+from seq2seq_jax import train, translator
 
 
 def train_losses(workdir):
@@ -42,6 +43,10 @@ def test_train_and_evaluate_end_to_end(toy_corpus, tmp_path):
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["36", "38", "40"]
   assert len(os.listdir(tmp_path / "run" / "best")) == 1
   assert any(f.startswith("events") for f in os.listdir(tmp_path / "run" / "tb"))
+  # Final translations, one line per sentence scored: all 24 test sentences, and the
+  # first max_eval_sentences of validation.
+  for split, n in (("test", 24), ("validation", c.max_eval_sentences)):
+    assert len(open(tmp_path / "run" / f"final_{split}.hyp.txt").read().splitlines()) == n
 
 
 def _run_cli(workdir, corpus, steps, extra=()):
@@ -217,3 +222,171 @@ def test_label_smoothing_loss_matches_its_definition():
   logp = jax.nn.log_softmax(logits[0, 0])
   assert float(nll) == pytest.approx(-float(logp[0]), rel=1e-6) and float(w) == 1.0
   assert float(loss) == pytest.approx(0.9 * -float(logp[0]) - 0.1 * float(logp.mean()), rel=1e-6)
+
+
+# -----------------------------------------------------------------------------
+# Multi-seed training (num_seeds > 1): seeds vmapped over a leading params axis
+# -----------------------------------------------------------------------------
+SEED, NUM_SEEDS = 3, 2
+
+
+def multi_seed_config(corpus, **overrides):
+  c = tiny_config(corpus)
+  # Enough training for a seed to translate a little (chrF > 0), at a learning rate low
+  # enough that vmap's float32 rounding differences are not amplified (see below).
+  c.optimizer.learning_rate = 0.01
+  c.num_train_steps = 64
+  c.checkpoint_every_steps = 16
+  # One validation, at the end: the best checkpoint is then the last one for the vmapped
+  # run and the solo runs alike, so their final scores are comparable.
+  c.eval_every_steps = 64
+  c.seed, c.num_seeds = SEED, NUM_SEEDS
+  c.update(overrides)
+  return c
+
+
+def train_records(workdir):
+  """{step: record} of the train records in metrics.jsonl (last record per step wins)."""
+  out = {}
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    for line in f:
+      r = json.loads(line)
+      if r["split"] == "train":
+        out[r["step"]] = r
+  return out
+
+
+@pytest.fixture(scope="module")
+def multi_seed_run(tmp_path_factory):
+  """(corpus, workdir, final metrics) of a 2-seed run."""
+  root = tmp_path_factory.mktemp("multi_seed")
+  corpus = write_toy_corpus(str(root / "corpus"))
+  workdir = str(root / "run")
+  return corpus, workdir, train.train_and_evaluate(multi_seed_config(corpus), workdir)
+
+
+def last_params(workdir):
+  return ckpt_lib.restore_for_inference(os.path.join(workdir, "checkpoints"))[0]
+
+
+def test_multi_seed_training_equals_each_seed_trained_alone(multi_seed_run, tmp_path):
+  corpus, multi_dir, final = multi_seed_run
+  multi = train_records(multi_dir)
+  multi_params = last_params(multi_dir)
+  for i in range(NUM_SEEDS):
+    solo_dir = str(tmp_path / f"seed{i}")
+    # The same seed and the same batches (data_seed: the vmapped run's order).
+    solo_final = train.train_and_evaluate(
+        multi_seed_config(corpus, seed=SEED + i, num_seeds=1, data_seed=SEED), solo_dir)
+    solo = train_records(solo_dir)
+    assert set(solo) == set(multi) == set(range(1, 65))
+    # vmap batches the matmuls, which changes float32 rounding by an ulp here and there.
+    # Measured on CPU: relative loss differences < 2e-7 and parameter differences < 0.1x
+    # the tolerance below after 64 steps; rtol 1e-6 on losses and (1e-5, 1e-6) on params
+    # are the tightest round tolerances with margin. (At learning rate 0.03 the early,
+    # chaotic training amplifies the same differences to ~1e-4 by step 48.)
+    np.testing.assert_allclose([multi[s]["nll_per_seed"][i] for s in sorted(solo)],
+                               [solo[s]["nll"] for s in sorted(solo)], rtol=1e-6, atol=0)
+    jax.tree.map(lambda m, p: np.testing.assert_allclose(m[i], p, rtol=1e-5, atol=1e-6),
+                 multi_params, last_params(solo_dir))
+    per_seed = final["seeds"][i]
+    assert per_seed["seed"] == SEED + i
+    for split in ("validation", "test"):
+      for k in ("bleu", "chrf"):
+        assert per_seed[split][k] == solo_final[split][k], (i, split, k)
+      assert per_seed[split]["ppl"] == pytest.approx(solo_final[split]["ppl"], rel=1e-5)
+      assert open(os.path.join(multi_dir, f"final_{split}.seed{SEED + i}.hyp.txt")).read() == \
+          open(os.path.join(solo_dir, f"final_{split}.hyp.txt")).read()
+  assert any(s["test"]["chrf"] > 0 for s in final["seeds"])  # not vacuously equal
+  for r in multi.values():  # the logged train loss is the mean over seeds
+    assert r["nll"] == pytest.approx(np.mean(r["nll_per_seed"]), rel=1e-12)
+
+
+def test_multi_seed_final_metrics_and_hypothesis_files(multi_seed_run):
+  _, workdir, final = multi_seed_run
+  with open(os.path.join(workdir, "final_metrics.json")) as f:
+    assert json.load(f) == final
+  assert [s["seed"] for s in final["seeds"]] == [SEED, SEED + 1]
+  for split, num_lines in (("validation", 16), ("test", 24)):
+    summary = final[split]
+    assert summary["num_seeds"] == NUM_SEEDS
+    for k in ("bleu", "chrf", "ppl"):
+      values = [s[split][k] for s in final["seeds"]]
+      assert summary[k] == pytest.approx(np.mean(values), rel=1e-12)
+      assert summary[f"{k}_std"] == pytest.approx(np.std(values, ddof=0), rel=1e-12, abs=1e-12)
+    assert "tok:13a" in summary["bleu_signature"]
+    for seed in (SEED, SEED + 1):
+      lines = open(os.path.join(workdir, f"final_{split}.seed{seed}.hyp.txt")).read()
+      assert len(lines.splitlines()) == num_lines
+  assert not os.path.exists(os.path.join(workdir, "final_test.hyp.txt"))
+  # Periodic validation: the mean over seeds (what picks the best checkpoint) and each seed.
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    valid = [r for r in map(json.loads, f) if r["split"] == "validation"]
+  assert len(valid) == 1 and len(valid[0]["bleu_per_seed"]) == NUM_SEEDS
+  assert valid[0]["bleu"] == pytest.approx(np.mean(valid[0]["bleu_per_seed"]), rel=1e-12)
+  # The checkpoint keeps the seed axis; its meta says how many seeds.
+  params, meta, _, _ = ckpt_lib.restore_for_inference(os.path.join(workdir, "best"))
+  assert meta["num_seeds"] == NUM_SEEDS
+  assert all(x.shape[0] == NUM_SEEDS for x in jax.tree.leaves(params))
+
+
+class _Interrupted(Exception):
+  pass
+
+
+def test_multi_seed_resume_matches_the_uninterrupted_run(multi_seed_run, tmp_path, monkeypatch):
+  corpus, ref_dir, ref_final = multi_seed_run
+  workdir = str(tmp_path / "run")
+  write = train.MetricsWriter.write
+
+  def write_until_step_21(self, step, split, metrics):
+    if step == 21:  # after the step-16 checkpoint, before the step-32 one
+      raise _Interrupted
+    write(self, step, split, metrics)
+
+  monkeypatch.setattr(train.MetricsWriter, "write", write_until_step_21)
+  with pytest.raises(_Interrupted):
+    train.train_and_evaluate(multi_seed_config(corpus), workdir)
+  monkeypatch.setattr(train.MetricsWriter, "write", write)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["16"]
+  final = train.train_and_evaluate(multi_seed_config(corpus), workdir)
+  ref, resumed = train_records(ref_dir), train_records(workdir)
+  assert set(resumed) == set(ref)
+  for s in ref:  # bit for bit
+    assert resumed[s]["nll_per_seed"] == ref[s]["nll_per_seed"], s
+  jax.tree.map(np.testing.assert_array_equal, last_params(workdir), last_params(ref_dir))
+  assert final == ref_final
+
+  # Another number of seeds would need another stacked state: refused, naming the field.
+  for num_seeds in (3, 1):
+    c = multi_seed_config(corpus, num_seeds=num_seeds)
+    with pytest.raises(ckpt_lib.CheckpointMismatchError,
+                       match=f"num_seeds: checkpoint=2 vs run={num_seeds}"):
+      train.train_and_evaluate(c, workdir)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["32", "48", "64"]
+
+
+def test_non_finite_loss_names_the_seed():
+  nll_N, param_norm_N = np.array([2.0, np.nan], np.float32), np.array([1.0, 1.0], np.float32)
+  with pytest.raises(train.NonFiniteLossError, match="non-finite loss of seed 8 .* at step 5"):
+    train.check_finite(nll_N, param_norm_N, [7, 8], 5, "wd")
+  train.check_finite(nll_N[:1], param_norm_N[:1], [7], 5, "wd")  # finite: no error
+
+
+def test_load_translator_on_a_multi_seed_run(multi_seed_run):
+  _, workdir, _ = multi_seed_run
+  best = ckpt_lib.restore_for_inference(os.path.join(workdir, "best"))[0]
+  ensemble = translator.load_translator(workdir, "best")
+  assert isinstance(ensemble.model, ens_lib.Ensemble)
+  jax.tree.map(np.testing.assert_array_equal, ensemble.params, best)
+  lines = ["open the file", "close", "new folder settings print"]
+  assert len(ensemble.translate(lines, beam=2)) == len(lines)
+  for i in range(NUM_SEEDS):
+    solo = translator.load_translator(workdir, "best", seed_index=i)
+    assert not isinstance(solo.model, ens_lib.Ensemble)
+    jax.tree.map(lambda a, b, i=i: np.testing.assert_array_equal(a, b[i]), solo.params, best)
+  assert len(solo.translate(lines, beam=2)) == len(lines)
+  with pytest.raises(ValueError, match="seed_index=2 is out of range"):
+    translator.load_translator(workdir, "best", seed_index=2)
+  averaged = translator.load_translator(workdir, "avg")
+  assert all(x.shape[0] == NUM_SEEDS for x in jax.tree.leaves(averaged.params))
