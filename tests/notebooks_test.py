@@ -14,11 +14,10 @@ import os
 import sys
 import time
 
+import ipykernel  # noqa: F401  (the kernel the notebooks run on; from the `test` extra)
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLAB = os.path.join(REPO, "colab")
