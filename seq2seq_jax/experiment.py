@@ -99,11 +99,68 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
   os.makedirs(out_dir, exist_ok=True)
   for analysis in getattr(module, "ANALYSES", ()):
     results[analysis] = analyse(analysis, configs, workdir, out_dir, size)
+  results["commit"] = _git_commit(exp_dir)
   path = os.path.join(out_dir, f"{size}.json")
   with open(path, "w") as f:
     json.dump(results, f, indent=1)
+  table = summary_markdown(results)
+  with open(os.path.join(out_dir, f"{size}.md"), "w") as f:
+    f.write(table + "\n")
+  print(table, flush=True)
   print(f"Results written to {path}", flush=True)
   return results
+
+
+def _git_commit(path: str) -> str | None:
+  import subprocess  # pylint: disable=g-import-not-at-top
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, check=True,
+                          capture_output=True, text=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return None
+
+
+def _mean_std(values, fmt="{:.2f}") -> str:
+  v = np.asarray([x for x in values if x is not None], dtype=float)
+  if v.size == 0:
+    return "-"
+  if v.size == 1:
+    return fmt.format(v[0])
+  return f"{fmt.format(v.mean())} ± {fmt.format(v.std())}"
+
+
+def _per_seed(final: dict, split: str, metric: str) -> list[float]:
+  seeds = final.get("seeds")
+  if isinstance(seeds, list) and seeds and isinstance(seeds[0], dict):
+    return [s[split][metric] for s in seeds]
+  return [final[split][metric]] if isinstance(final.get(split), dict) else []
+
+
+def summary_markdown(results: dict) -> str:
+  """One row per variant: the numbers a README quotes, mean ± std over seeds."""
+  rows = []
+  for v, f in results["variants"].items():
+    minutes = f"{f['wall_seconds'] / 60:.1f}" if "wall_seconds" in f else "-"
+    if "error_rate" in f:  # a long-lag task
+      solved = [s for s in f["solved_sequences"] if s is not None]
+      rows.append(f"| {v} | {f['cell']} {f['hidden_dim']} ({f['num_params']} params) | "
+                  f"{_mean_std(f['num_wrong'], '{:.1f}')} of {f['test_size']} "
+                  f"(per seed {f['num_wrong']}) | {f['num_solved']}/{len(f['seeds'])} seeds"
+                  f"{', ' + _mean_std(solved, '{:.0f}') + ' sequences' if solved else ''} | "
+                  f"{f['steps']} | {minutes} |")
+    else:
+      n = len(_per_seed(f, "test", "bleu"))
+      rows.append(f"| {v} | {_mean_std(_per_seed(f, 'test', 'bleu'))} | "
+                  f"{_mean_std(_per_seed(f, 'test', 'chrf'))} | "
+                  f"{_mean_std(_per_seed(f, 'test', 'ppl'))} | {n} | {f.get('step', '-')} | "
+                  f"{minutes} |")
+  if any("error_rate" in f for f in results["variants"].values()):
+    head = ["| variant | model | test outputs wrong (mean ± std) | reached <= 1% wrong "
+            "(mean training sequences) | steps | minutes |", "|---|---|---|---|---|---|"]
+  else:
+    head = ["| variant | test BLEU | test chrF2 | test ppl | seeds | steps | minutes |",
+            "|---|---|---|---|---|---|---|"]
+  return "\n".join(head + rows)
 
 
 def machine() -> str:
