@@ -56,6 +56,8 @@ def base_config():
   c.num_examples_to_print = 3
   c.final_beam = 5  # final validation/test scores use beam search; periodic ones greedy
   c.eval_alpha = 0.6
+  # Which parameters the final scores use: "best" (by validation BLEU) or "last".
+  c.final_checkpoint = "best"
   c.early_stopping_patience = 0  # evaluations without a better validation BLEU; 0: off
   c.train_time_budget_minutes = 0.0  # stop (and evaluate) after this much training; 0: off
   c.progress_bar = True

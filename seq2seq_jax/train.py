@@ -359,6 +359,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns the final metrics (validation and test BLEU, chrF, loss; with
   num_seeds > 1 their mean and std over seeds, and per seed under "seeds").
   """
+  final_checkpoint = config.get("final_checkpoint", "best")
+  if final_checkpoint not in ("best", "last"):  # before anything is written
+    raise ValueError(f"final_checkpoint must be 'best' or 'last', got {final_checkpoint!r}")
   os.makedirs(workdir, exist_ok=True)
   parallel.initialize_distributed()
   mesh = parallel.make_mesh()
@@ -515,11 +518,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bar.close()
     writer.close()
 
-  # Final scores: the best checkpoint by (mean) validation BLEU (else the last state),
+  # Final scores: the best checkpoint by (mean) validation BLEU (else the last state;
+  # always the last with final_checkpoint="last", for comparing runs after equal steps),
   # with the final beam size. The translations go to final_<split>[.seed<s>].hyp.txt.
   final = {"step": step}
   final_params, final["checkpoint"] = state.params, f"last (step {step})"
-  best_step = checkpointer.best.best_step()
+  best_step = checkpointer.best.best_step() if final_checkpoint == "best" else None
   if best_step is not None and best_step != step:
     best = checkpointer.best.restore(best_step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract)))["state"]

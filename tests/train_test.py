@@ -155,6 +155,11 @@ def test_bad_inputs_are_clear_errors(toy_corpus, tmp_path):
   c.optimizer.name = "adagrad2"
   with pytest.raises(ValueError, match="optimizer.name"):
     train.train_and_evaluate(c, str(tmp_path / "d"))
+  c = tiny_config(toy_corpus)
+  c.final_checkpoint = "newest"
+  with pytest.raises(ValueError, match="final_checkpoint must be"):
+    train.train_and_evaluate(c, str(tmp_path / "e"))
+  assert not (tmp_path / "e").exists()
 
 
 def test_gradient_accumulation_equals_one_big_batch():
@@ -185,6 +190,11 @@ def test_early_stopping_and_time_budget(toy_corpus, tmp_path):
   c.early_stopping_patience = 2
   final = train.train_and_evaluate(c, str(tmp_path / "early"))
   assert final["step"] == 6  # evals at 2 (best), 4, 6 (two without improvement)
+  assert final["checkpoint"] == "best (step 2)"
+  # The same run scored with its last parameters: resuming at step 6 only re-scores.
+  os.remove(tmp_path / "early" / "final_metrics.json")
+  c.final_checkpoint, c.num_train_steps = "last", 6
+  assert train.train_and_evaluate(c, str(tmp_path / "early"))["checkpoint"] == "last (step 6)"
   c = tiny_config(toy_corpus)
   c.num_train_steps = 1000
   c.train_time_budget_minutes = 1e-6
