@@ -118,7 +118,11 @@ def plot_bleu_by_length(rows_by_system: dict[str, list[dict]], path: str, title:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, rows in rows_by_system.items():
-    ax.plot([r["bucket"] for r in rows], [r["bleu"] for r in rows], marker="o", label=name)
+    # Error bars where rows carry a spread over seeds; each bucket's sentence count goes
+    # into its label, since a BLEU over 11 sentences is worth less than one over 600.
+    labels = [f"{r['bucket']}\n(n={r['n']})" if "n" in r else r["bucket"] for r in rows]
+    ax.errorbar(labels, [r["bleu"] for r in rows], yerr=[r.get("bleu_std", 0.0) for r in rows],
+                marker="o", capsize=3, label=name)
   ax.set_xlabel("source sentence length (words)")
   ax.set_ylabel("BLEU")
   ax.set_title(title or "BLEU by source length")

@@ -231,7 +231,7 @@ def bleu_by_length(configs: dict, workdir: str, out_dir: str, size: str) -> dict
               f"num_over_{LONG_SENTENCE_WORDS}_words": len(long_idx)}
     plotted[v] = rows
   analysis.plot_bleu_by_length(plotted, os.path.join(out_dir, f"{size}_bleu_by_length.png"),
-                               title="Test BLEU by source length (mean over seeds)")
+                               title="Test BLEU by source length (mean ± std over seeds)")
   return out
 
 
