@@ -427,13 +427,8 @@ def main():
   ]
   print("\n".join(lines))
   if args.write:
-    path = os.path.join(REPO, "BENCHMARKS.md")
-    new = not os.path.exists(path)
-    with open(path, "a") as f:
-      if new:
-        f.write("# Benchmarks\n\nSide-by-side runs; ratios > 1 mean seq2seq_jax is faster. "
-                "Absolute times are only meaningful on the machine named.\n\n")
-      f.write("\n".join(lines) + "\n")
+    import report  # pylint: disable=g-import-not-at-top  (benchmarks/report.py, beside this file)
+    report.append(lines)
 
 
 if __name__ == "__main__":
