@@ -100,6 +100,10 @@ def test_the_committed_results_still_satisfy_their_claims():
   rows = _check_module().check("cpu")
   for r in rows:
     assert r["holds"].split(" ")[0] in ("yes", "NO", "missing"), r
+  # A folder with a committed result file has every variant its claims need.
+  committed = {e for e in EXPERIMENTS
+               if os.path.exists(os.path.join(REPO, "experiments", e, "results", "cpu.json"))}
+  assert not [r for r in rows if r["experiment"] in committed and r["holds"] == "missing"]
   by_claim = {r["claim"]: r["holds"] for r in rows}
   if by_claim["LSTM solves the adding problem, T=100 (wrong outputs of 2560)"] != "missing":
     assert by_claim["LSTM solves the adding problem, T=100 (wrong outputs of 2560)"] == "yes"
@@ -112,3 +116,15 @@ def test_a_gap_within_the_seed_spread_is_flagged():
   overlap = check._greater([10.0, 12.0], [10.5, 11.0])  # pylint: disable=protected-access
   assert overlap and overlap.noisy
   assert not check._greater([1.0], [2.0])  # pylint: disable=protected-access
+
+
+def test_summary_table_has_mean_and_std_over_seeds_per_variant():
+  seed = lambda b, p: {"test": {"bleu": b, "chrf": 2 * b, "ppl": p}}  # noqa: E731
+  res = {"variants": {
+      "a": {"step": 30, "wall_seconds": 120.0, "test": {}, "seeds": [seed(1.0, 9.0),
+                                                                    seed(3.0, 7.0)]},
+      "b": {"step": 30, "test": {"bleu": 5.0, "chrf": 10.0, "ppl": 4.0}}}}
+  lines = experiment.summary_markdown(res).splitlines()
+  assert lines[0].startswith("| variant | test BLEU")
+  assert lines[2] == "| a | 2.00 ± 1.00 | 4.00 ± 2.00 | 8.00 ± 1.00 | 2 | 30 | 2.0 |"
+  assert lines[3] == "| b | 5.00 | 10.00 | 4.00 | 1 | 30 | - |"
