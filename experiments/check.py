@@ -251,6 +251,8 @@ if __name__ == "__main__":
   args = [a for a in sys.argv[1:] if a != "--write"]
   size_arg = args[0] if args else "cpu"
   root_arg = args[1] if len(args) > 1 else HERE
+  if size_arg not in ("tiny", "cpu", "full") or len(args) > 2 or not os.path.isdir(root_arg):
+    sys.exit(f"usage: check.py [tiny|cpu|full] [RESULTS_ROOT] [--write]; got {sys.argv[1:]}")
   table = check(size_arg, root_arg)
   text = markdown(table) + "\n\n" + summary_line(table, size_arg)
   print(text)
