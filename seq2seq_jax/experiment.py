@@ -95,12 +95,15 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
     if os.path.exists(wall_path):
       with open(wall_path) as f:
         results["variants"][v]["wall_seconds"] = json.load(f)["seconds"]
+    results["variants"][v].setdefault("commit", _git_commit(exp_dir))
   out_dir = results_dir or os.path.join(exp_dir, "results")
   os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, f"{size}.json")
+  if not overrides:
+    _keep_earlier_variants(results, path, module.VARIANTS)
   for analysis in getattr(module, "ANALYSES", ()):
     results[analysis] = analyse(analysis, configs, workdir, out_dir, size)
   results["commit"] = _git_commit(exp_dir)
-  path = os.path.join(out_dir, f"{size}.json")
   with open(path, "w") as f:
     json.dump(results, f, indent=1)
   table = summary_markdown(results)
@@ -109,6 +112,36 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
   print(table, flush=True)
   print(f"Results written to {path}", flush=True)
   return results
+
+
+def _keep_earlier_variants(results: dict, path: str, all_variants) -> None:
+  """Adds to ``results`` the variants of an earlier result file that this call did not run.
+
+  A folder too slow for one sitting (Luong's ten variants) is then run a few variants
+  at a time, each call adding to the committed ``results/<size>.json``, even when the
+  earlier calls' workdirs are gone. Each variant keeps the commit that trained it.
+  Variants run now replace their earlier entries; the order is the folder's VARIANTS.
+  """
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      earlier = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ValueError(f"{path} is not a readable result file ({e}); move it away or fix "
+                     "it, so that its variants are not silently dropped") from e
+  if earlier.get("experiment") != results["experiment"] or earlier.get("size") != \
+      results["size"]:
+    raise ValueError(f"{path} holds experiment {earlier.get('experiment')!r} size "
+                     f"{earlier.get('size')!r}, not {results['experiment']!r} size "
+                     f"{results['size']!r}")
+  kept = {v: f for v, f in earlier.get("variants", {}).items()
+          if v in all_variants and v not in results["variants"]}
+  for v, f in kept.items():
+    f.setdefault("commit", earlier.get("commit"))
+    print(f"[{v}] kept from {path} (trained at commit {f['commit']})", flush=True)
+  merged = {**kept, **results["variants"]}
+  results["variants"] = {v: merged[v] for v in all_variants if v in merged}
 
 
 def _git_commit(path: str) -> str | None:
@@ -257,13 +290,15 @@ def beam_sweep(configs: dict, workdir: str, out_dir: str, size: str) -> dict:
     n = min(len(valid), config.get("beam_sweep_sentences", 500))
     srcs = [valid[i][0] for i in range(n)]
     refs = [valid[i][1] for i in range(n)]
-    seeds = list(range(max(1, int(config.get("num_seeds", 1)))))
+    num_seeds = max(1, int(config.get("num_seeds", 1)))
+    translators = [_translator(tr, os.path.join(workdir, v), s, num_seeds,
+                               config.get("final_checkpoint", "best"))
+                   for s in range(num_seeds)]
     grid = []
     for beam in BEAMS:
       for alpha in (ALPHAS if beam > 1 else (0.0,)):
         scores = []
-        for s in seeds:
-          t = _translator(tr, os.path.join(workdir, v), s, len(seeds))
+        for t in translators:
           hyps = [h[0].text for h in t.translate(srcs, beam=beam, alpha=alpha)]
           scores.append(evaluation.bleu(hyps, refs).score)
         grid.append({"beam": beam, "alpha": alpha, "bleu": float(np.mean(scores)),
@@ -274,10 +309,12 @@ def beam_sweep(configs: dict, workdir: str, out_dir: str, size: str) -> dict:
   return out
 
 
-def _translator(tr, wd: str, seed_index: int, num_seeds: int):
+def _translator(tr, wd: str, seed_index: int, num_seeds: int, checkpoint: str):
+  """The checkpoint the final scores came from (config.final_checkpoint), so the sweep
+  and the README's test numbers describe the same parameters."""
   if num_seeds == 1:
-    return tr.load_translator(wd, "best")
-  return tr.load_translator(wd, "best", seed_index=seed_index)
+    return tr.load_translator(wd, checkpoint)
+  return tr.load_translator(wd, checkpoint, seed_index=seed_index)
 
 
 def _plot_beam_sweep(grid, path, title):

@@ -128,3 +128,33 @@ def test_summary_table_has_mean_and_std_over_seeds_per_variant():
   assert lines[0].startswith("| variant | test BLEU")
   assert lines[2] == "| a | 2.00 ± 1.00 | 4.00 ± 2.00 | 8.00 ± 1.00 | 2 | 30 | 2.0 |"
   assert lines[3] == "| b | 5.00 | 10.00 | 4.00 | 1 | 30 | - |"
+
+
+def test_a_folder_runs_a_few_variants_at_a_time_into_one_result_file(tmp_path):
+  """Luong's ten variants take hours: each call adds its variants to results/<size>.json,
+  and the earlier calls' entries survive even when their workdirs are gone."""
+  exp_dir = os.path.join(REPO, "experiments", "sutskever2014")
+  results_dir = tmp_path / "results"
+  first = experiment.run(exp_dir, "tiny", str(tmp_path / "w1"), variants=["reversed"],
+                         results_dir=str(results_dir))
+  second = experiment.run(exp_dir, "tiny", str(tmp_path / "w2"), variants=["forward"],
+                          results_dir=str(results_dir))
+  with open(results_dir / "tiny.json") as f:
+    stored = json.load(f)
+  assert list(stored["variants"]) == ["forward", "reversed"]  # the folder's VARIANTS order
+  assert stored["variants"]["reversed"] == first["variants"]["reversed"]
+  assert stored["variants"]["forward"] == second["variants"]["forward"]
+  assert all(v["commit"] == first["commit"] for v in stored["variants"].values())
+  assert "| reversed |" in (results_dir / "tiny.md").read_text()
+  # A result file of another experiment or size is an error, and is left as it was.
+  stored["experiment"] = "bahdanau2015"
+  (results_dir / "tiny.json").write_text(json.dumps(stored))
+  with pytest.raises(ValueError, match="holds experiment 'bahdanau2015'"):
+    experiment.run(exp_dir, "tiny", str(tmp_path / "w2"), variants=["forward"],
+                   results_dir=str(results_dir))
+  assert json.loads((results_dir / "tiny.json").read_text()) == stored
+  (results_dir / "tiny.json").write_text("{not json")
+  with pytest.raises(ValueError, match="not a readable result file"):
+    experiment.run(exp_dir, "tiny", str(tmp_path / "w2"), variants=["forward"],
+                   results_dir=str(results_dir))
+  assert (results_dir / "tiny.json").read_text() == "{not json"
