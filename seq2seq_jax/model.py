@@ -80,6 +80,10 @@ class ModelConfig:
     max_source_len: longest source the location attention can address.
     compute_dtype: "float32" or "bfloat16" (parameters stay float32).
     forget_bias: initial LSTM forget-gate bias.
+    remat_chunk: 0, or rematerialise every scan (encoder and decoder) in chunks of
+      this many steps (``recurrent.remat_scan``): the same values and gradients,
+      memory O(T/chunk + chunk) instead of O(T) per layer, for one more forward pass.
+      ~sqrt(T) is the memory optimum; for very long sequences.
   """
   src_vocab_size: int
   tgt_vocab_size: int
@@ -101,6 +105,7 @@ class ModelConfig:
   max_source_len: int = 128
   compute_dtype: str = "float32"
   forget_bias: float = 1.0
+  remat_chunk: int = 0
 
   def __post_init__(self):
     def bad(msg):
@@ -133,6 +138,9 @@ class ModelConfig:
           f"{self.embed_dim} and {self.hidden_dim}")
     if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
       bad("share_embeddings needs one joint vocabulary (src_vocab_size == tgt_vocab_size)")
+    if not isinstance(self.remat_chunk, int) or self.remat_chunk < 0:
+      bad(f"remat_chunk must be 0 (off) or a positive number of steps, "
+          f"got {self.remat_chunk!r}")
     if self.compute_dtype not in DTYPES:
       bad(f"compute_dtype must be one of {DTYPES}, got {self.compute_dtype!r}")
 
@@ -304,7 +312,8 @@ class Seq2Seq:
     out_SxBxH, finals = recurrent.run_stack(
         self.cell, layers, emb_SxBxE, src_len_B,
         bidirectional=c.encoder_bidirectional(), residual_start=c.residual_start,
-        dropout_rate=c.dropout, key=key, deterministic=deterministic)
+        dropout_rate=c.dropout, key=key, deterministic=deterministic,
+        remat_chunk=c.remat_chunk)
     memory = out_SxBxH.transpose(1, 0, 2)
     keys = (attn_lib.precompute(c.attention, p.get("attention", {}), memory)
             if c.has_attention else memory)
@@ -414,7 +423,7 @@ class Seq2Seq:
     out_TxBxH, _ = recurrent.run_stack(
         self.cell, layers, emb_TxBxE, None, bidirectional=(False,) * c.decoder_layers,
         residual_start=c.residual_start, carries0=carry0.rnn, dropout_rate=c.dropout,
-        key=key, deterministic=deterministic)
+        key=key, deterministic=deterministic, remat_chunk=c.remat_chunk)
     top_BxTxH = out_TxBxH.transpose(1, 0, 2)
     B, T = top_BxTxH.shape[:2]
     if not c.has_attention:
@@ -445,5 +454,7 @@ class Seq2Seq:
       carry, h_tilde, attn = self._core_step(p, carry, raw0, enc, m)
       return carry, (h_tilde, attn)
 
-    _, (h_TxBxH, attn_TxBxS) = jax.lax.scan(body, carry0, (raw0_TxBxG, masks))
+    _, (h_TxBxH, attn_TxBxS) = recurrent.remat_scan(
+        lambda carry, xs: jax.lax.scan(body, carry, xs), carry0, (raw0_TxBxG, masks),
+        c.remat_chunk)
     return h_TxBxH.transpose(1, 0, 2), attn_TxBxS.transpose(1, 0, 2)

@@ -172,6 +172,7 @@ def test_parameters_have_the_documented_shapes():
     (dict(dropout=1.0), "dropout"),
     (dict(hidden_dim=0), "hidden_dim"),
     (dict(compute_dtype="float16"), "compute_dtype"),
+    (dict(remat_chunk=-1), "remat_chunk"),
 ])
 def test_bad_model_config_is_a_clear_error(kw, message):
   base = dict(src_vocab_size=V_SRC, tgt_vocab_size=V_TGT)
@@ -183,3 +184,21 @@ def test_bad_model_config_is_a_clear_error(kw, message):
 def test_from_dict_names_unknown_fields():
   with pytest.raises(ValueError, match=r"unknown field\(s\) \['hiden_dim'\]"):
     model_lib.ModelConfig.from_dict({"src_vocab_size": 3, "tgt_vocab_size": 3, "hiden_dim": 3})
+
+
+@pytest.mark.parametrize("kw", [dict(attention="general", input_feeding=True, dropout=0.2),
+                                dict(attention="bahdanau", bidirectional="all"),
+                                dict(attention="none", cell="gru")], ids=_ids)
+def test_rematerialised_model_has_the_same_loss_and_gradients(kw):
+  m, params = make(**kw)
+  m_remat = model_lib.Seq2Seq(dataclasses.replace(m.cfg, remat_chunk=2))
+
+  def loss(model, params):
+    logits, _ = model(params, SRC, SRC_LEN, TGT_IN, key=jax.random.key(3),
+                      deterministic=False)
+    return jnp.mean(jax.nn.log_softmax(logits)[..., 4])
+
+  ref, ref_g = jax.value_and_grad(lambda p: loss(m, p))(params)
+  val, g = jax.jit(jax.value_and_grad(lambda p: loss(m_remat, p)))(params)
+  np.testing.assert_allclose(val, ref, rtol=1e-6)
+  jax.tree.map(lambda a, r: np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-7), g, ref_g)

@@ -49,13 +49,45 @@ def reverse_padded(x_TxB_: jax.Array, lengths_B: jax.Array) -> jax.Array:
   return jnp.take_along_axis(x_TxB_, idx, axis=0)
 
 
+def remat_scan(fn, carry0, xs, chunk: int = 0):
+  """``lax.scan(fn, carry0, xs)`` that keeps only every `chunk`-th carry for the backward
+  pass and recomputes the steps in between (``jax.checkpoint`` per chunk).
+
+  Plain reverse-mode autodiff of a scan stores every step's residuals (an LSTM: h, c,
+  the four gates, tanh(c)), O(T) of them; here the stored state is the T/chunk chunk
+  boundaries plus one chunk's residuals while it is differentiated, at the cost of one
+  more forward pass. chunk ~ sqrt(T) minimises memory. `fn(carry, xs_chunk)` scans a
+  whole chunk (so a fused kernel such as ``fused_lstm.lstm_scan`` runs per chunk);
+  leading axis T of `xs` need not divide by `chunk`: the remainder is one last,
+  shorter chunk. chunk 0 (or >= T) is the plain ``fn(carry0, xs)``.
+  """
+  T = jax.tree.leaves(xs)[0].shape[0]
+  if not chunk or chunk >= T:
+    return fn(carry0, xs)
+  n = T // chunk
+  head = jax.tree.map(lambda x: x[:n * chunk].reshape((n, chunk) + x.shape[1:]), xs)
+  fn_ckpt = jax.checkpoint(fn)
+  carry, ys = jax.lax.scan(fn_ckpt, carry0, head)
+  ys = jax.tree.map(lambda y: y.reshape((n * chunk,) + y.shape[2:]), ys)
+  if n * chunk < T:
+    carry, ys_tail = fn_ckpt(carry, jax.tree.map(lambda x: x[n * chunk:], xs))
+    ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), ys, ys_tail)
+  return carry, ys
+
+
 def scan_recurrence(cell: cells_lib.Cell, params: Params, xp_TxBxG: jax.Array,
-                    carry0, mask_TxB: jax.Array | None = None):
+                    carry0, mask_TxB: jax.Array | None = None, remat_chunk: int = 0):
   """Runs the recurrent half of `cell` over T steps of projected inputs.
 
   Returns (final_carry, h_TxBxH). With a mask, masked steps keep the carry and
-  output zeros.
+  output zeros. `remat_chunk` > 0 rematerialises the scan in chunks of that many
+  steps (`remat_scan`): the same values and gradients in less memory.
   """
+  if remat_chunk and remat_chunk < xp_TxBxG.shape[0]:
+    if mask_TxB is None:
+      mask_TxB = jnp.ones(xp_TxBxG.shape[:2], bool)
+    return remat_scan(lambda c, xs: scan_recurrence(cell, params, xs[0], c, xs[1]),
+                      carry0, (xp_TxBxG, mask_TxB), remat_chunk)
   if USE_FUSED_LSTM and fused_lstm.supported(cell.name, params["w_hh"], xp_TxBxG):
     if mask_TxB is None:
       mask_TxB = jnp.ones(xp_TxBxG.shape[:2], bool)
@@ -75,11 +107,12 @@ def scan_recurrence(cell: cells_lib.Cell, params: Params, xp_TxBxG: jax.Array,
 
 
 def run_layer(cell: cells_lib.Cell, params: Params, x_TxBxE: jax.Array,
-              lengths_B: jax.Array | None, carry0=None, reverse: bool = False):
+              lengths_B: jax.Array | None, carry0=None, reverse: bool = False,
+              remat_chunk: int = 0):
   """One unidirectional layer. Returns (h_TxBxH, final_carry).
 
   `reverse=True` reads each sequence backwards within its length and returns
-  outputs aligned with the input positions.
+  outputs aligned with the input positions. `remat_chunk`: see `scan_recurrence`.
   """
   T, B = x_TxBxE.shape[:2]
   H = params["w_hh"].shape[0]
@@ -89,7 +122,7 @@ def run_layer(cell: cells_lib.Cell, params: Params, x_TxBxE: jax.Array,
     x_TxBxE = reverse_padded(x_TxBxE, lengths_B)
   xp = cell.project(params, x_TxBxE)
   mask = None if lengths_B is None else time_mask(lengths_B, T)
-  final, h_TxBxH = scan_recurrence(cell, params, xp, carry0, mask)
+  final, h_TxBxH = scan_recurrence(cell, params, xp, carry0, mask, remat_chunk)
   if reverse:
     h_TxBxH = reverse_padded(h_TxBxH, lengths_B)
   return h_TxBxH, final
@@ -100,10 +133,11 @@ def concat_carries(a, b):
   return jax.tree.map(lambda x, y: jnp.concatenate([x, y], axis=-1), a, b)
 
 
-def run_bidirectional(cell, params: Params, x_TxBxE, lengths_B):
+def run_bidirectional(cell, params: Params, x_TxBxE, lengths_B, remat_chunk: int = 0):
   """A bidirectional layer: params {'fwd','bwd'}, each H/2 units; outputs H."""
-  h_fwd, c_fwd = run_layer(cell, params["fwd"], x_TxBxE, lengths_B)
-  h_bwd, c_bwd = run_layer(cell, params["bwd"], x_TxBxE, lengths_B, reverse=True)
+  h_fwd, c_fwd = run_layer(cell, params["fwd"], x_TxBxE, lengths_B, remat_chunk=remat_chunk)
+  h_bwd, c_bwd = run_layer(cell, params["bwd"], x_TxBxE, lengths_B, reverse=True,
+                           remat_chunk=remat_chunk)
   return jnp.concatenate([h_fwd, h_bwd], axis=-1), concat_carries(c_fwd, c_bwd)
 
 
@@ -118,12 +152,14 @@ def dropout(x, rate: float, key, deterministic: bool):
 def run_stack(cell: cells_lib.Cell, layers: Sequence[Params], x_TxBxE: jax.Array,
               lengths_B: jax.Array | None, *, bidirectional: Sequence[bool],
               residual_start: int | None = None, carries0=None,
-              dropout_rate: float = 0.0, key=None, deterministic: bool = True):
+              dropout_rate: float = 0.0, key=None, deterministic: bool = True,
+              remat_chunk: int = 0):
   """Stacked layers with dropout on each layer's input and optional residuals.
 
   Layer l's input is dropped out (Zaremba et al. 2014: non-recurrent
   connections only). From layer `residual_start` on (GNMT: 2), a layer adds its
   input to its output. Returns (h_TxBxH of the top layer, [final carry per layer]).
+  `remat_chunk` > 0 rematerialises every layer's scan (`scan_recurrence`).
   """
   finals = []
   x = x_TxBxE
@@ -131,10 +167,11 @@ def run_stack(cell: cells_lib.Cell, layers: Sequence[Params], x_TxBxE: jax.Array
     layer_key = None if key is None else jax.random.fold_in(key, l)
     inp = dropout(x, dropout_rate, layer_key, deterministic)
     if bidirectional[l]:
-      h, final = run_bidirectional(cell, params, inp, lengths_B)
+      h, final = run_bidirectional(cell, params, inp, lengths_B, remat_chunk)
     else:
       carry0 = None if carries0 is None else carries0[l]
-      h, final = run_layer(cell, params, inp, lengths_B, carry0=carry0)
+      h, final = run_layer(cell, params, inp, lengths_B, carry0=carry0,
+                           remat_chunk=remat_chunk)
     if residual_start is not None and l >= residual_start:
       h = h + x
     finals.append(final)
