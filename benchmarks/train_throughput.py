@@ -12,7 +12,7 @@ of `--steps` steps each) so that both see the same machine conditions, and
 reports medians and minima, the measured fp32 GEMM peak of each framework
 (2048^3 matmul), and the load average before and after.
 
-  .venv/bin/pip install torch==2.13.0     # benchmark-only extra
+  python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0 numpy
   .venv/bin/python benchmarks/train_throughput.py [--reps 5 --steps 5] [--write]
 
 `--write` appends the result table to BENCHMARKS.md.
@@ -34,6 +34,8 @@ import numpy as np
 
 E, H, V, B, S, T, L = 256, 512, 8000, 64, 30, 30, 2
 HERE = os.path.dirname(os.path.abspath(__file__))
+_BENCH_PY = os.path.join(os.path.dirname(HERE), ".venv-bench", "bin", "python")
+PEER_PYTHON = _BENCH_PY if os.path.exists(_BENCH_PY) else sys.executable
 
 
 def flops_per_step() -> float:
@@ -49,7 +51,14 @@ def flops_per_step() -> float:
 # ---------------------------------------------------------------------------------
 # Workers: each reads "warmup" / "run N" / "quit" lines on stdin, answers JSON lines.
 # ---------------------------------------------------------------------------------
-def jax_worker(weights_path: str):
+def set_shape(batch: int, src_len: int, tgt_len: int) -> None:
+  """Workload R at another batch size / length (the memory benchmark uses 1000 steps)."""
+  global B, S, T
+  B, S, T = batch, src_len, tgt_len
+
+
+def jax_setup(weights_path: str, remat_chunk: int = 0):
+  """(compiled train step, state, batch, compile seconds) of R with the saved weights."""
   import jax
   import jax.numpy as jnp
   import ml_collections
@@ -58,7 +67,7 @@ def jax_worker(weights_path: str):
 
   cfg = model_lib.ModelConfig(src_vocab_size=V, tgt_vocab_size=V, embed_dim=E, hidden_dim=H,
                               encoder_layers=L, decoder_layers=L, attention="general",
-                              input_feeding=False, bridge="copy")
+                              input_feeding=False, bridge="copy", remat_chunk=remat_chunk)
   m = model_lib.Seq2Seq(cfg)
   data = np.load(weights_path)
   params = jax.tree.map(jnp.asarray, _jax_params_from_flat(data, m.init(jax.random.key(0))))
@@ -71,7 +80,13 @@ def jax_worker(weights_path: str):
   state = train.TrainState(jnp.int32(0), params, tx.init(params))
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t0
+  return compiled, state, batch, time.perf_counter() - t0
+
+
+def jax_worker(weights_path: str):
+  import jax
+  import jax.numpy as jnp
+  compiled, state, batch, compile_s = jax_setup(weights_path)
   a = jnp.ones((2048, 2048), jnp.float32)
   mm = jax.jit(lambda x: x @ x)
   mm(a).block_until_ready()
@@ -101,7 +116,8 @@ def jax_worker(weights_path: str):
                       "compile_s": compile_s, "gemm": gemm}), flush=True)
 
 
-def torch_worker(weights_path: str):
+def torch_setup(weights_path: str):
+  """step() -> loss: one Adam step of the PyTorch nn.LSTM peer with the saved weights."""
   import torch
   data = np.load(weights_path)
 
@@ -158,6 +174,13 @@ def torch_worker(weights_path: str):
     opt.step()
     return float(loss.detach())
 
+  step.optimizer = opt  # the memory benchmark frees the gradients between steps
+  return step
+
+
+def torch_worker(weights_path: str):
+  import torch
+  step = torch_setup(weights_path)
   a = torch.ones(2048, 2048)
   a @ a
   t0 = time.perf_counter()
@@ -220,6 +243,8 @@ def main():
   ap.add_argument("--write", action="store_true")
   ap.add_argument("--worker", choices=["jax", "torch"])
   ap.add_argument("--weights")
+  ap.add_argument("--peer-python", default=PEER_PYTHON,
+                  help="interpreter with torch (default .venv-bench's, else this one)")
   args = ap.parse_args()
   if args.worker:
     (jax_worker if args.worker == "jax" else torch_worker)(args.weights)
@@ -227,7 +252,8 @@ def main():
   weights = os.path.join(tempfile.mkdtemp(), "r.npz")
   make_inputs(weights)
   load_before = os.getloadavg()
-  procs = {name: subprocess.Popen([sys.executable, __file__, "--worker", name, "--weights", weights],
+  python = {"jax": sys.executable, "torch": args.peer_python}
+  procs = {name: subprocess.Popen([python[name], __file__, "--worker", name, "--weights", weights],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
            for name in ("jax", "torch")}
 

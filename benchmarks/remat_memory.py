@@ -1,0 +1,162 @@
+r"""Peak memory of one training step on 1,000-step sequences, with and without
+rematerialisation, side by side with PyTorch nn.LSTM.
+
+Workload R's model (2-layer LSTM encoder and decoder, E=256, H=512, V=8000, Luong
+"general" attention without input feeding, Adam, float32: see train_throughput.py)
+at source and target length 1000 and batch 16 (default). Three processes, one after
+the other, each given the same weights and batch:
+
+* seq2seq_jax, plain scans: reverse-mode autodiff keeps every step's residuals;
+* seq2seq_jax, `remat_chunk=C` (default 32 ~ sqrt(1000)): every scan is checkpointed
+  in chunks of C steps (`nn.recurrent.remat_scan`) and recomputed in the backward pass;
+* PyTorch nn.LSTM (oneDNN), which keeps its own workspace for the backward pass.
+
+Each process builds (and, for JAX, compiles) its step; PyTorch runs one warm-up step
+(it allocates Adam's moments there; JAX's exist before the first step) and frees its
+gradients. Then the process resets the kernel's peak-RSS counter
+(`/proc/self/clear_refs`), runs one training step and reports peak RSS minus the RSS
+before that step: the memory the step itself needs, gradients included. glibc is told to map
+large blocks directly, so freed buffers leave the RSS in both frameworks. For JAX
+it also reports XLA's own accounting of the compiled step (temporary buffers). The
+first-step losses of the three must agree. Time per step is printed as well: remat
+costs one more forward pass of the recurrences.
+
+  .venv/bin/python benchmarks/remat_memory.py [--batch 16 --length 1000 --chunk 32] [--write]
+
+Needs the PyTorch peer interpreter of train_throughput.py (`--peer-python`, default
+.venv-bench/bin/python). Linux only (reads /proc). `--write` appends to BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import train_throughput as r  # noqa: E402  workload R, its weights and both models
+
+
+def _rss_kib(field: str) -> int:
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1])
+  raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak():
+  with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets VmHWM (peak RSS) to the current RSS
+
+
+def worker(kind: str, weights: str, chunk: int) -> dict:
+  if kind == "torch":
+    step = r.torch_setup(weights)
+    run = step
+    extra = {}
+  else:
+    compiled, state, batch, compile_s = r.jax_setup(weights, remat_chunk=chunk)
+    mem = compiled.memory_analysis()
+    extra = {"compile_s": compile_s, "xla_temp_bytes": mem.temp_size_in_bytes,
+             "xla_argument_bytes": mem.argument_size_in_bytes}
+
+    def run():
+      nonlocal state
+      state, metrics = compiled(state, batch)  # the state is donated: keep the new one
+      return float(metrics["nll"])
+  first_loss = None
+  if kind == "torch":  # warm-up: PyTorch allocates Adam's moments here (JAX did in setup)
+    first_loss = run()
+    step.optimizer.zero_grad(set_to_none=True)  # its gradients count in the step, as JAX's
+  _reset_peak()
+  before = _rss_kib("VmRSS")
+  t0 = time.perf_counter()
+  loss = run()
+  first_loss = loss if first_loss is None else first_loss
+  seconds = time.perf_counter() - t0
+  peak = _rss_kib("VmHWM")
+  return {"kind": kind, "loss": first_loss, "seconds": seconds,
+          "step_peak_bytes": (peak - before) * 1024, "rss_before_bytes": before * 1024, **extra}
+
+
+def _gib(x):
+  return f"{x / 2 ** 30:.2f}"
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--batch", type=int, default=16)
+  ap.add_argument("--length", type=int, default=1000, help="source and target length")
+  ap.add_argument("--chunk", type=int, default=32, help="remat chunk (steps)")
+  ap.add_argument("--write", action="store_true")
+  ap.add_argument("--peer-python", default=r.PEER_PYTHON)
+  ap.add_argument("--worker", choices=["jax", "torch"])
+  ap.add_argument("--weights")
+  args = ap.parse_args()
+  r.set_shape(args.batch, args.length, args.length)
+  if args.worker:
+    print(json.dumps(worker(args.worker, args.weights, args.chunk)), flush=True)
+    return
+  if args.chunk < 1:
+    raise SystemExit("--chunk must be >= 1")
+  weights = os.path.join(tempfile.mkdtemp(), "r.npz")
+  r.make_inputs(weights)
+  load_before = os.getloadavg()
+  # Large blocks go straight to mmap and back to the kernel when freed (glibc's dynamic
+  # threshold would otherwise keep the warm-up step's buffers resident), so the RSS
+  # before the measured step is what is live, for both frameworks alike.
+  env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+  runs = {}
+  for name, kind, chunk, python in (("seq2seq_jax", "jax", 0, sys.executable),
+                                    (f"seq2seq_jax, remat {args.chunk}", "jax", args.chunk,
+                                     sys.executable),
+                                    ("PyTorch nn.LSTM", "torch", 0, args.peer_python)):
+    cmd = [python, __file__, "--worker", kind, "--weights", weights, "--chunk", str(chunk),
+           "--batch", str(args.batch), "--length", str(args.length)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    runs[name] = json.loads(out.strip().splitlines()[-1])
+    print(name, runs[name], flush=True)
+  load_after = os.getloadavg()
+  losses = [v["loss"] for v in runs.values()]
+  diff = max(losses) - min(losses)
+  if diff > 1e-3:
+    raise SystemExit(f"first-step losses disagree ({losses}): not the same model")
+  torch_peak = runs["PyTorch nn.LSTM"]["step_peak_bytes"]
+  rows = []
+  for name, v in runs.items():
+    xla = _gib(v["xla_temp_bytes"]) if "xla_temp_bytes" in v else "-"
+    rows.append(f"| {name} | {_gib(v['step_peak_bytes'])} | {xla} | "
+                f"{torch_peak / v['step_peak_bytes']:.2f}x | {v['seconds']:.1f} |")
+  machine = f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'cpu'})"
+  lines = [
+      f"### Peak memory of a training step on {args.length}-step sequences "
+      f"({datetime.date.today()}, {machine})",
+      "",
+      f"Command: `python benchmarks/remat_memory.py --batch {args.batch} --length "
+      f"{args.length} --chunk {args.chunk}`. Workload R's model (2x512 LSTM encoder and "
+      f"decoder, V=8000, general attention, Adam, fp32), batch {args.batch}, source and "
+      f"target length {args.length}; one process per row, one step after a reset of the "
+      f"peak-RSS counter. First-step losses agree to {diff:.1e}. Load average "
+      f"before/after: {load_before[0]:.2f}/{load_after[0]:.2f}.",
+      "",
+      "| run | step peak RSS GiB | XLA temp buffers GiB | ratio (PyTorch peak / ours) | "
+      "s/step |",
+      "|---|---|---|---|---|",
+      *rows,
+      "",
+  ]
+  print("\n".join(lines))
+  if args.write:
+    import report  # pylint: disable=g-import-not-at-top
+    report.append(lines)
+
+
+if __name__ == "__main__":
+  main()
