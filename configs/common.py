@@ -40,12 +40,16 @@ def base_config():
       bidirectional="first", attention="general", attention_dim=None, local_window=10,
       input_feeding=True, bridge="linear", residual_start=None, dropout=0.2,
       tie_embeddings=False, share_embeddings=False, max_source_len=128,
-      compute_dtype="float32", forget_bias=1.0))
+      compute_dtype="float32", forget_bias=1.0,
+      remat_chunk=0))  # >0: recompute scans in chunks of this many steps (long sequences)
 
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, schedule="rsqrt", warmup_steps=500, clip_norm=1.0,
       b1=0.9, b2=0.999, eps=1e-8))
   c.label_smoothing = 0.1
+  # >0: output projection + loss this many target steps at a time, recomputed in the
+  # backward pass, so the BxTxV logits never exist at once (long targets, large V).
+  c.loss_chunk = 0
   c.grad_accum_steps = 1
   c.num_train_steps = 20_000
   c.log_every_steps = 50

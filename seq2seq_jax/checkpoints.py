@@ -152,10 +152,18 @@ class Checkpointer:
     self.best.close()
 
 
+# Model fields that change memory use or speed but neither the parameters nor the math:
+# a run may resume, or a checkpoint be loaded, with another value (or from a checkpoint
+# written before the field existed).
+EXECUTION_ONLY_FIELDS = ("remat_chunk",)
+
+
 def check_compatible(saved: dict, current: dict, where: str):
   """Refuses a checkpoint made with another model config or tokenizer."""
   for section in ("model", "tokenizer_sha256"):
     a, b = saved.get(section, {}), current.get(section, {})
+    if section == "model":
+      a, b = ({k: v for k, v in d.items() if k not in EXECUTION_ONLY_FIELDS} for d in (a, b))
     if a == b:
       continue
     diffs = [f"{k}: checkpoint={a.get(k)!r} vs run={b.get(k)!r}"

@@ -403,6 +403,22 @@ class Seq2Seq:
   def __call__(self, params: Params, src_BxS, src_len_B, tgt_in_BxT, *, key=None,
                deterministic: bool = True):
     """Teacher-forced forward: (logits_BxTxV float32, attn_BxTxS)."""
+    h_tilde, attn = self.features(params, src_BxS, src_len_B, tgt_in_BxT, key=key,
+                                  deterministic=deterministic)
+    return self.output_logits(params, h_tilde), attn
+
+  def output_logits(self, params: Params, h_tilde_BxTxH):
+    """The vocabulary projection of `features` (float32 logits, ..xV)."""
+    return self._logits(self._cast(params), h_tilde_BxTxH)
+
+  def features(self, params: Params, src_BxS, src_len_B, tgt_in_BxT, *, key=None,
+               deterministic: bool = True):
+    """Teacher-forced forward up to the output layer's input: (h~_BxTxH, attn_BxTxS).
+
+    ``__call__`` is ``output_logits(features)``; a loss over long sequences or large
+    vocabularies can apply the projection a chunk of steps at a time
+    (``train.token_losses_chunked``) so the BxTxV logits never exist at once.
+    """
     c, p = self.cfg, self._cast(params)
     k_enc, k_dec, k_out = (None, None, None) if key is None else jax.random.split(key, 3)
     enc = self.encode(params, src_BxS, src_len_B, key=k_enc, deterministic=deterministic)
@@ -413,8 +429,7 @@ class Seq2Seq:
       h_tilde, attn = self._decode_layers(p, carry0, emb_TxBxE, enc, k_dec, deterministic)
     else:
       h_tilde, attn = self._decode_scan(p, carry0, emb_TxBxE, enc, k_dec, deterministic)
-    h_tilde = recurrent.dropout(h_tilde, c.dropout, k_out, deterministic)
-    return self._logits(p, h_tilde), attn
+    return recurrent.dropout(h_tilde, c.dropout, k_out, deterministic), attn
 
   def _decode_layers(self, p, carry0, emb_TxBxE, enc, key, deterministic):
     """No feedback: decoder layers over all T, then attention batched over T."""

@@ -50,6 +50,7 @@ from seq2seq_jax import evaluation
 from seq2seq_jax import model as model_lib
 from seq2seq_jax import parallel
 from seq2seq_jax.data import input_pipeline, sources, tokenizer as tok_lib
+from seq2seq_jax.nn import recurrent
 
 
 @flax.struct.dataclass
@@ -126,15 +127,49 @@ def token_losses(logits_BxTxV, targets_BxT, weights_BxT, label_smoothing: float 
   return (loss * w).sum(), (nll * w).sum(), w.sum()
 
 
+def token_losses_chunked(logits_fn, h_BxTxH, targets_BxT, weights_BxT,
+                         label_smoothing: float = 0.0, chunk: int = 0):
+  """`token_losses(logits_fn(h), ...)` computed `chunk` target steps at a time.
+
+  Each chunk's CxBxV logits are made, reduced to three sums and recomputed in the
+  backward pass (``recurrent.remat_scan``), so memory holds one chunk's logits
+  instead of all T steps' (with their log-softmax and gradient, three BxTxV arrays:
+  1.5 GB at B=16, T=1000, V=8000). The same sums, up to float summation order.
+  """
+  if not chunk or chunk >= h_BxTxH.shape[1]:
+    return token_losses(logits_fn(h_BxTxH), targets_BxT, weights_BxT, label_smoothing)
+
+  def chunk_sums(acc, xs):  # one chunk of C steps: its CxBxV logits, three sums
+    h_CxBxH, tgt_CxB, w_CxB = xs
+    sums = token_losses(logits_fn(h_CxBxH), tgt_CxB, w_CxB, label_smoothing)
+    return jax.tree.map(jnp.add, acc, sums), None
+
+  zero = (jnp.float32(0), jnp.float32(0), jnp.float32(0))
+  xs = (h_BxTxH.swapaxes(0, 1), targets_BxT.T, weights_BxT.T)
+  sums, _ = recurrent.remat_scan(chunk_sums, zero, xs, chunk)
+  return sums
+
+
 def train_step(state: TrainState, batch: dict, *, model: model_lib.Seq2Seq, tx,
-               dropout_key, label_smoothing: float):
-  """One optimizer update from a batch [A, B, ...] of A accumulated micro-batches."""
+               dropout_key, label_smoothing: float, loss_chunk: int = 0):
+  """One optimizer update from a batch [A, B, ...] of A accumulated micro-batches.
+
+  `loss_chunk` > 0 applies the output projection and the loss that many target
+  steps at a time (`token_losses_chunked`): same update, far less memory.
+  """
   step_key = jax.random.fold_in(dropout_key, state.step)
 
   def micro_loss(params, mb, key):
-    logits, _ = model(params, mb["src"], mb["src_len"], mb["tgt_in"], key=key,
-                      deterministic=False)
-    loss, nll, w = token_losses(logits, mb["tgt_out"], mb["tgt_weights"], label_smoothing)
+    if loss_chunk:
+      h, _ = model.features(params, mb["src"], mb["src_len"], mb["tgt_in"], key=key,
+                            deterministic=False)
+      loss, nll, w = token_losses_chunked(lambda h: model.output_logits(params, h), h,
+                                          mb["tgt_out"], mb["tgt_weights"], label_smoothing,
+                                          loss_chunk)
+    else:
+      logits, _ = model(params, mb["src"], mb["src_len"], mb["tgt_in"], key=key,
+                        deterministic=False)
+      loss, nll, w = token_losses(logits, mb["tgt_out"], mb["tgt_weights"], label_smoothing)
     return loss, (nll, w)
 
   grad_fn = jax.grad(micro_loss, has_aux=True)
@@ -359,6 +394,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns the final metrics (validation and test BLEU, chrF, loss; with
   num_seeds > 1 their mean and std over seeds, and per seed under "seeds").
   """
+  loss_chunk = config.get("loss_chunk", 0)
+  if not isinstance(loss_chunk, int) or loss_chunk < 0:  # before anything is written
+    raise ValueError(f"loss_chunk must be 0 (off) or a positive number of target steps, "
+                     f"got {loss_chunk!r}")
   final_checkpoint = config.get("final_checkpoint", "best")
   if final_checkpoint not in ("best", "last"):  # before anything is written
     raise ValueError(f"final_checkpoint must be 'best' or 'last', got {final_checkpoint!r}")
@@ -411,7 +450,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         + (f"; {len(seeds)} seeds {seeds[0]}..{seeds[-1]} vmapped" if multi else ""),
         flush=True)
 
-  step_kwargs = dict(model=model, tx=tx, label_smoothing=config.get("label_smoothing", 0.0))
+  step_kwargs = dict(model=model, tx=tx, label_smoothing=config.get("label_smoothing", 0.0),
+                     loss_chunk=loss_chunk)
   if multi:
     step_fn = functools.partial(multi_seed_train_step, dropout_keys_N=dropout_key, **step_kwargs)
   else:

@@ -125,6 +125,15 @@ def test_checkpoint_from_another_model_is_refused_naming_the_field(toy_corpus, t
   assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2"]  # nothing lost
 
 
+def test_memory_options_do_not_make_a_checkpoint_incompatible():
+  saved = {"model": {"hidden_dim": 16, "cell": "lstm"}}  # written before remat_chunk existed
+  ckpt_lib.check_compatible(saved, {"model": {"hidden_dim": 16, "cell": "lstm",
+                                              "remat_chunk": 32}}, where="ckpt")
+  with pytest.raises(ckpt_lib.CheckpointMismatchError, match="cell: checkpoint='lstm'"):
+    ckpt_lib.check_compatible(saved, {"model": {"hidden_dim": 16, "cell": "gru",
+                                                "remat_chunk": 32}}, where="ckpt")
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(toy_corpus, tmp_path):
   c = tiny_config(toy_corpus)
   c.num_train_steps = 4
@@ -160,6 +169,11 @@ def test_bad_inputs_are_clear_errors(toy_corpus, tmp_path):
   with pytest.raises(ValueError, match="final_checkpoint must be"):
     train.train_and_evaluate(c, str(tmp_path / "e"))
   assert not (tmp_path / "e").exists()
+  c = tiny_config(toy_corpus)
+  c.loss_chunk = -4
+  with pytest.raises(ValueError, match="loss_chunk must be"):
+    train.train_and_evaluate(c, str(tmp_path / "f"))
+  assert not (tmp_path / "f").exists()
 
 
 def test_gradient_accumulation_equals_one_big_batch():
@@ -180,6 +194,58 @@ def test_gradient_accumulation_equals_one_big_batch():
   one, _ = step(state, {k: v[None] for k, v in batch.items()})
   two, _ = step(state, {k: v.reshape((2, 4) + v.shape[1:]) for k, v in batch.items()})
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), one.params, two.params)
+
+
+@pytest.mark.parametrize("loss_chunk,remat_chunk", [(2, 0), (3, 2), (4, 0)])
+def test_chunked_loss_and_remat_give_the_same_update(loss_chunk, remat_chunk):
+  """Memory options change what is stored, not the update (T=7: 3 leaves a last chunk of 1)."""
+  import dataclasses
+  import ml_collections
+  from seq2seq_jax import model as model_lib
+  cfg = model_lib.ModelConfig(src_vocab_size=13, tgt_vocab_size=17, embed_dim=8, hidden_dim=8,
+                              encoder_layers=1, decoder_layers=2, dropout=0.3)
+  m = model_lib.Seq2Seq(cfg)
+  m_mem = model_lib.Seq2Seq(dataclasses.replace(cfg, remat_chunk=remat_chunk))
+  tx, _ = train.make_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=0.01)), 10)
+  params = m.init(jax.random.key(0))
+  rng = np.random.RandomState(1)
+  batch = {"src": rng.randint(3, 13, (1, 4, 6)), "src_len": rng.randint(1, 7, (1, 4)),
+           "tgt_in": rng.randint(3, 17, (1, 4, 7)), "tgt_out": rng.randint(3, 17, (1, 4, 7)),
+           "tgt_weights": (rng.rand(1, 4, 7) > 0.2).astype(np.float32)}
+  state = train.TrainState(np.int32(0), params, tx.init(params))
+  kw = dict(tx=tx, dropout_key=jax.random.key(2), label_smoothing=0.1)
+  ref, ref_metrics = jax.jit(lambda s: train.train_step(s, batch, model=m, **kw))(state)
+  new, metrics = jax.jit(lambda s: train.train_step(s, batch, model=m_mem, loss_chunk=loss_chunk,
+                                                    **kw))(state)
+  np.testing.assert_allclose(metrics["nll"], ref_metrics["nll"], rtol=1e-6)
+  np.testing.assert_allclose(metrics["grad_norm"], ref_metrics["grad_norm"], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               new.params, ref.params)
+
+
+def test_chunked_loss_keeps_one_chunk_of_logits():
+  """XLA's buffer accounting: the BxTxV logits (and their gradient) are gone."""
+  import ml_collections
+  from seq2seq_jax import model as model_lib
+  B, T, V = 4, 200, 3000
+  m = model_lib.Seq2Seq(model_lib.ModelConfig(src_vocab_size=50, tgt_vocab_size=V, embed_dim=16,
+                                              hidden_dim=16, encoder_layers=1, decoder_layers=1))
+  tx, _ = train.make_optimizer(ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1)), 10)
+  params = m.init(jax.random.key(0))
+  batch = {"src": np.ones((1, B, 5), np.int32), "src_len": np.full((1, B), 5, np.int32),
+           "tgt_in": np.ones((1, B, T), np.int32), "tgt_out": np.ones((1, B, T), np.int32),
+           "tgt_weights": np.ones((1, B, T), np.float32)}
+  state = train.TrainState(np.int32(0), params, tx.init(params))
+
+  def temp_bytes(chunk):
+    fn = jax.jit(lambda s: train.train_step(s, batch, model=m, tx=tx, dropout_key=jax.random.key(0),
+                                            label_smoothing=0.0, loss_chunk=chunk))
+    return fn.lower(state).compile().memory_analysis().temp_size_in_bytes
+
+  logits_bytes = B * T * V * 4
+  plain, chunked = temp_bytes(0), temp_bytes(10)
+  assert plain > 2 * logits_bytes  # logits and their gradient (at least)
+  assert chunked < 0.3 * logits_bytes, (plain, chunked, logits_bytes)
 
 
 def test_early_stopping_and_time_budget(toy_corpus, tmp_path):
