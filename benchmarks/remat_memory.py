@@ -94,6 +94,47 @@ def _gib(x):
   return f"{x / 2 ** 30:.2f}"
 
 
+def section(runs: dict, batch: int, length: int, chunk: int, load_before: float,
+            load_after: float) -> list[str]:
+  """The BENCHMARKS.md section of one run of this script (`runs`: each worker's answer).
+
+  Memory is compared across frameworks. Time only within seq2seq_jax (the cost of
+  recomputation): a step on 1,000-step sequences takes minutes for PyTorch here while
+  other processes hold the cores, so its time is not a fair figure; train_throughput.py
+  compares speed on an idle machine.
+  """
+  losses = [v["loss"] for v in runs.values()]
+  diff = max(losses) - min(losses)
+  if diff > 1e-3:
+    raise SystemExit(f"first-step losses disagree ({losses}): not the same model")
+  torch_peak = runs["PyTorch nn.LSTM"]["step_peak_bytes"]
+  plain_s = runs["seq2seq_jax"]["seconds"]
+  rows = []
+  for name, v in runs.items():
+    xla = _gib(v["xla_temp_bytes"]) if "xla_temp_bytes" in v else "-"
+    cost = f"{v['seconds'] / plain_s:.2f}x" if v["kind"] == "jax" else "-"
+    rows.append(f"| {name} | {_gib(v['step_peak_bytes'])} | {xla} | "
+                f"{torch_peak / v['step_peak_bytes']:.2f}x | {cost} |")
+  machine = f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'cpu'})"
+  return [
+      f"### Peak memory of a training step on {length}-step sequences "
+      f"({datetime.date.today()}, {machine})",
+      "",
+      f"Command: `python benchmarks/remat_memory.py --batch {batch} --length "
+      f"{length} --chunk {chunk}`. Workload R's model (2x512 LSTM encoder and "
+      f"decoder, V=8000, general attention, Adam, fp32), batch {batch}, source and "
+      f"target length {length}; one process per row, one step after a reset of the "
+      f"peak-RSS counter. First-step losses agree to {diff:.1e}. Load average "
+      f"before/after: {load_before:.2f}/{load_after:.2f}.",
+      "",
+      "| run | step peak RSS GiB | XLA temp buffers GiB | ratio (PyTorch peak / ours) | "
+      "step time vs plain seq2seq_jax |",
+      "|---|---|---|---|---|",
+      *rows,
+      "",
+  ]
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--batch", type=int, default=16)
@@ -133,38 +174,9 @@ def main():
     runs[name] = json.loads(out.strip().splitlines()[-1])
     print(name, runs[name], flush=True)
   load_after = os.getloadavg()
-  losses = [v["loss"] for v in runs.values()]
-  diff = max(losses) - min(losses)
-  if diff > 1e-3:
-    raise SystemExit(f"first-step losses disagree ({losses}): not the same model")
-  torch_peak = runs["PyTorch nn.LSTM"]["step_peak_bytes"]
-  rows = []
-  for name, v in runs.items():
-    xla = _gib(v["xla_temp_bytes"]) if "xla_temp_bytes" in v else "-"
-    rows.append(f"| {name} | {_gib(v['step_peak_bytes'])} | {xla} | "
-                f"{torch_peak / v['step_peak_bytes']:.2f}x | {v['seconds']:.1f} |")
-  machine = f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'cpu'})"
-  lines = [
-      f"### Peak memory of a training step on {args.length}-step sequences "
-      f"({datetime.date.today()}, {machine})",
-      "",
-      f"Command: `python benchmarks/remat_memory.py --batch {args.batch} --length "
-      f"{args.length} --chunk {args.chunk}`. Workload R's model (2x512 LSTM encoder and "
-      f"decoder, V=8000, general attention, Adam, fp32), batch {args.batch}, source and "
-      f"target length {args.length}; one process per row, one step after a reset of the "
-      f"peak-RSS counter. First-step losses agree to {diff:.1e}. Load average "
-      f"before/after: {load_before[0]:.2f}/{load_after[0]:.2f}.",
-      "",
-      "| run | step peak RSS GiB | XLA temp buffers GiB | ratio (PyTorch peak / ours) | "
-      "s/step |",
-      "|---|---|---|---|---|",
-      *rows,
-      "",
-  ]
-  print("\n".join(lines))
-  if args.write:
-    import report  # pylint: disable=g-import-not-at-top
-    report.append(lines)
+  lines = section(runs, args.batch, args.length, args.chunk, load_before[0], load_after[0])
+  import report  # pylint: disable=g-import-not-at-top  (benchmarks/report.py, beside this file)
+  report.publish(lines, args.write)
 
 
 if __name__ == "__main__":

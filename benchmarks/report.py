@@ -13,3 +13,10 @@ def append(lines: list[str], path: str = PATH) -> None:
     if new:
       f.write(HEADER)
     f.write("\n".join(lines) + "\n")
+
+
+def publish(lines: list[str], write: bool) -> None:
+  """Prints a benchmark's section and, with --write, appends it to BENCHMARKS.md."""
+  print("\n".join(lines))
+  if write:
+    append(lines)

@@ -310,10 +310,8 @@ def main():
       *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
       "",
   ]
-  print("\n".join(lines))
-  if args.write:
-    import report  # pylint: disable=g-import-not-at-top  (benchmarks/report.py, beside this file)
-    report.append(lines)
+  import report  # pylint: disable=g-import-not-at-top  (benchmarks/report.py, beside this file)
+  report.publish(lines, args.write)
 
 
 if __name__ == "__main__":
