@@ -3,15 +3,17 @@ rematerialisation, side by side with PyTorch nn.LSTM.
 
 Workload R's model (2-layer LSTM encoder and decoder, E=256, H=512, V=8000, Luong
 "general" attention without input feeding, Adam, float32: see train_throughput.py)
-at source and target length 1000 and batch 16 (default). Four processes, one after
+at source and target length 1000 and batch 16 (default). Five processes, one after
 the other, each given the same weights and batch:
 
-* seq2seq_jax, plain scans: reverse-mode autodiff keeps every step's residuals;
+* seq2seq_jax with the loss by autodiff (`fused_loss=False`): reverse-mode autodiff
+  keeps the BxTxV logits, their log-softmax and gradient, and every step's residuals;
+* seq2seq_jax as configured by default (`fused_loss=True`: the logits' gradient in
+  closed form, `nn/output_loss.py`), plain scans;
 * seq2seq_jax, `remat_chunk=C` (default 32 ~ sqrt(1000)): every scan is checkpointed
   in chunks of C steps (`nn.recurrent.remat_scan`) and recomputed in the backward pass;
-* the same plus `loss_chunk=C`: the output projection and loss run C target steps at
-  a time (`train.token_losses_chunked`), so the BxTxV logits (0.5 GB here, plus their
-  log-softmax and gradient) never exist at once;
+* the same plus `loss_chunk=C`: the fused output layer and loss run C target steps
+  at a time, so the BxTxV logits (0.5 GB here) never exist at once;
 * PyTorch nn.LSTM (oneDNN), which keeps its own workspace for the backward pass.
 
 Each process builds (and, for JAX, compiles) its step; PyTorch runs one warm-up step
@@ -21,8 +23,8 @@ gradients. Then the process resets the kernel's peak-RSS counter
 before that step: the memory the step itself needs, gradients included. glibc is told to map
 large blocks directly, so freed buffers leave the RSS in both frameworks. For JAX
 it also reports XLA's own accounting of the compiled step (temporary buffers). The
-first-step losses of all runs must agree. Time per step is printed as well: remat
-costs one more forward pass of the recurrences.
+first-step losses of all runs must agree. Step times are compared within seq2seq_jax
+only (remat costs one more forward pass of the recurrences).
 
   .venv/bin/python benchmarks/remat_memory.py [--batch 16 --length 1000 --chunk 32] [--write]
 
@@ -59,14 +61,14 @@ def _reset_peak():
     f.write("5")  # resets VmHWM (peak RSS) to the current RSS
 
 
-def worker(kind: str, weights: str, chunk: int, loss_chunk: int) -> dict:
+def worker(kind: str, weights: str, chunk: int, loss_chunk: int, fused: bool) -> dict:
   if kind == "torch":
     step = r.torch_setup(weights)
     run = step
     extra = {}
   else:
     compiled, state, batch, compile_s = r.jax_setup(weights, remat_chunk=chunk,
-                                                    loss_chunk=loss_chunk)
+                                                    loss_chunk=loss_chunk, fused_loss=fused)
     mem = compiled.memory_analysis()
     extra = {"compile_s": compile_s, "xla_temp_bytes": mem.temp_size_in_bytes,
              "xla_argument_bytes": mem.argument_size_in_bytes}
@@ -128,7 +130,7 @@ def section(runs: dict, batch: int, length: int, chunk: int, load_before: float,
       f"before/after: {load_before:.2f}/{load_after:.2f}.",
       "",
       "| run | step peak RSS GiB | XLA temp buffers GiB | ratio (PyTorch peak / ours) | "
-      "step time vs plain seq2seq_jax |",
+      "step time vs seq2seq_jax (default) |",
       "|---|---|---|---|---|",
       *rows,
       "",
@@ -141,6 +143,7 @@ def main():
   ap.add_argument("--length", type=int, default=1000, help="source and target length")
   ap.add_argument("--chunk", type=int, default=32, help="remat and loss chunk (steps)")
   ap.add_argument("--loss-chunk", type=int, default=0, help=argparse.SUPPRESS)  # workers
+  ap.add_argument("--fused", type=int, default=1, help=argparse.SUPPRESS)
   ap.add_argument("--write", action="store_true")
   ap.add_argument("--peer-python", default=r.PEER_PYTHON)
   ap.add_argument("--worker", choices=["jax", "torch"])
@@ -148,8 +151,8 @@ def main():
   args = ap.parse_args()
   r.set_shape(args.batch, args.length, args.length)
   if args.worker:
-    print(json.dumps(worker(args.worker, args.weights, args.chunk, args.loss_chunk)),
-          flush=True)
+    print(json.dumps(worker(args.worker, args.weights, args.chunk, args.loss_chunk,
+                            bool(args.fused))), flush=True)
     return
   if args.chunk < 1:
     raise SystemExit("--chunk must be >= 1")
@@ -162,13 +165,14 @@ def main():
   env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
   runs = {}
   c = args.chunk
-  for name, kind, chunk, loss_chunk, python in (
-      ("seq2seq_jax", "jax", 0, 0, sys.executable),
-      (f"seq2seq_jax, remat_chunk={c}", "jax", c, 0, sys.executable),
-      (f"seq2seq_jax, remat_chunk={c}, loss_chunk={c}", "jax", c, c, sys.executable),
-      ("PyTorch nn.LSTM", "torch", 0, 0, args.peer_python)):
+  for name, kind, fused, chunk, loss_chunk, python in (
+      ("seq2seq_jax, autodiff loss (fused_loss=False)", "jax", 0, 0, 0, sys.executable),
+      ("seq2seq_jax", "jax", 1, 0, 0, sys.executable),
+      (f"seq2seq_jax, remat_chunk={c}", "jax", 1, c, 0, sys.executable),
+      (f"seq2seq_jax, remat_chunk={c}, loss_chunk={c}", "jax", 1, c, c, sys.executable),
+      ("PyTorch nn.LSTM", "torch", 0, 0, 0, args.peer_python)):
     cmd = [python, __file__, "--worker", kind, "--weights", weights, "--chunk", str(chunk),
-           "--loss-chunk", str(loss_chunk), "--batch", str(args.batch),
+           "--loss-chunk", str(loss_chunk), "--fused", str(fused), "--batch", str(args.batch),
            "--length", str(args.length)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     runs[name] = json.loads(out.strip().splitlines()[-1])

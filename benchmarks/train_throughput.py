@@ -57,7 +57,8 @@ def set_shape(batch: int, src_len: int, tgt_len: int) -> None:
   B, S, T = batch, src_len, tgt_len
 
 
-def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0):
+def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0,
+              fused_loss: bool = True):
   """(compiled train step, state, batch, compile seconds) of R with the saved weights."""
   import jax
   import jax.numpy as jnp
@@ -76,7 +77,7 @@ def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0):
            ("src", "src_len", "tgt_in", "tgt_out", "tgt_weights")}
   step = jax.jit(lambda s, b: train.train_step(s, b, model=m, tx=tx,
                                                dropout_key=jax.random.key(0), label_smoothing=0.0,
-                                               loss_chunk=loss_chunk),
+                                               fused_loss=fused_loss, loss_chunk=loss_chunk),
                  donate_argnums=(0,))
   state = train.TrainState(jnp.int32(0), params, tx.init(params))
   t0 = time.perf_counter()

@@ -47,8 +47,10 @@ def base_config():
       name="adam", learning_rate=1e-3, schedule="rsqrt", warmup_steps=500, clip_norm=1.0,
       b1=0.9, b2=0.999, eps=1e-8))
   c.label_smoothing = 0.1
-  # >0: output projection + loss this many target steps at a time, recomputed in the
-  # backward pass, so the BxTxV logits never exist at once (long targets, large V).
+  # Output layer + loss with the logits' gradient in closed form (nn/output_loss.py): no
+  # BxTxV array kept for the backward pass. loss_chunk > 0 (implies it) also makes the
+  # logits that many target steps at a time (long targets, large V). Same update.
+  c.fused_loss = True
   c.loss_chunk = 0
   c.grad_accum_steps = 1
   c.num_train_steps = 20_000

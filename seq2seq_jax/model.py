@@ -288,8 +288,12 @@ class Seq2Seq:
     return p["embed"]["src"] if self.cfg.share_embeddings else p["embed"]["tgt"]
 
   def _logits(self, p, h_tilde):
+    w, b = self._output_weights(p)
+    return cells_lib.at_least_f32(cells_lib.matmul(h_tilde, w) + b)
+
+  def _output_weights(self, p):
     w = self._tgt_table(p).T if self.cfg.tie_embeddings else p["output"]["w_out"]
-    return cells_lib.at_least_f32(cells_lib.matmul(h_tilde, w) + p["output"]["b_out"].astype(w.dtype))
+    return w, p["output"]["b_out"].astype(w.dtype)
 
   def _attend(self, p, q_BxTxH, enc: Encoded, steps_BxT):
     return attn_lib.attend(self.cfg.attention, p.get("attention", {}), q_BxTxH,
@@ -411,13 +415,18 @@ class Seq2Seq:
     """The vocabulary projection of `features` (float32 logits, ..xV)."""
     return self._logits(self._cast(params), h_tilde_BxTxH)
 
+  def output_weights(self, params: Params):
+    """(W_HxV, b_V) of the vocabulary projection, in the compute dtype (W is the target
+    embedding's transpose with tie_embeddings): logits = h~ @ W + b."""
+    return self._output_weights(self._cast(params))
+
   def features(self, params: Params, src_BxS, src_len_B, tgt_in_BxT, *, key=None,
                deterministic: bool = True):
     """Teacher-forced forward up to the output layer's input: (h~_BxTxH, attn_BxTxS).
 
-    ``__call__`` is ``output_logits(features)``; a loss over long sequences or large
-    vocabularies can apply the projection a chunk of steps at a time
-    (``train.token_losses_chunked``) so the BxTxV logits never exist at once.
+    ``__call__`` is ``output_logits(features)``; the training loss instead hands h~ and
+    ``output_weights`` to ``nn.output_loss.fused_losses``, which never keeps the BxTxV
+    logits (and with a chunk never makes them all at once).
     """
     c, p = self.cfg, self._cast(params)
     k_enc, k_dec, k_out = (None, None, None) if key is None else jax.random.split(key, 3)

@@ -50,7 +50,7 @@ from seq2seq_jax import evaluation
 from seq2seq_jax import model as model_lib
 from seq2seq_jax import parallel
 from seq2seq_jax.data import input_pipeline, sources, tokenizer as tok_lib
-from seq2seq_jax.nn import recurrent
+from seq2seq_jax.nn import output_loss
 
 
 @flax.struct.dataclass
@@ -127,45 +127,27 @@ def token_losses(logits_BxTxV, targets_BxT, weights_BxT, label_smoothing: float 
   return (loss * w).sum(), (nll * w).sum(), w.sum()
 
 
-def token_losses_chunked(logits_fn, h_BxTxH, targets_BxT, weights_BxT,
-                         label_smoothing: float = 0.0, chunk: int = 0):
-  """`token_losses(logits_fn(h), ...)` computed `chunk` target steps at a time.
-
-  Each chunk's CxBxV logits are made, reduced to three sums and recomputed in the
-  backward pass (``recurrent.remat_scan``), so memory holds one chunk's logits
-  instead of all T steps' (with their log-softmax and gradient, three BxTxV arrays:
-  1.5 GB at B=16, T=1000, V=8000). The same sums, up to float summation order.
-  """
-  if not chunk or chunk >= h_BxTxH.shape[1]:
-    return token_losses(logits_fn(h_BxTxH), targets_BxT, weights_BxT, label_smoothing)
-
-  def chunk_sums(acc, xs):  # one chunk of C steps: its CxBxV logits, three sums
-    h_CxBxH, tgt_CxB, w_CxB = xs
-    sums = token_losses(logits_fn(h_CxBxH), tgt_CxB, w_CxB, label_smoothing)
-    return jax.tree.map(jnp.add, acc, sums), None
-
-  zero = (jnp.float32(0), jnp.float32(0), jnp.float32(0))
-  xs = (h_BxTxH.swapaxes(0, 1), targets_BxT.T, weights_BxT.T)
-  sums, _ = recurrent.remat_scan(chunk_sums, zero, xs, chunk)
-  return sums
-
-
 def train_step(state: TrainState, batch: dict, *, model: model_lib.Seq2Seq, tx,
-               dropout_key, label_smoothing: float, loss_chunk: int = 0):
+               dropout_key, label_smoothing: float, fused_loss: bool = True,
+               loss_chunk: int = 0):
   """One optimizer update from a batch [A, B, ...] of A accumulated micro-batches.
 
-  `loss_chunk` > 0 applies the output projection and the loss that many target
-  steps at a time (`token_losses_chunked`): same update, far less memory.
+  `fused_loss` computes the output layer and the loss by `nn.output_loss.fused_losses`
+  (the logits' gradient in closed form, no BxTxV array kept for the backward pass);
+  `loss_chunk` > 0 (implies fused) makes the logits that many target steps (x B rows)
+  at a time. The same update as autodiff of `token_losses`, up to rounding (tested).
   """
   step_key = jax.random.fold_in(dropout_key, state.step)
 
   def micro_loss(params, mb, key):
-    if loss_chunk:
+    if fused_loss or loss_chunk:
       h, _ = model.features(params, mb["src"], mb["src_len"], mb["tgt_in"], key=key,
                             deterministic=False)
-      loss, nll, w = token_losses_chunked(lambda h: model.output_logits(params, h), h,
-                                          mb["tgt_out"], mb["tgt_weights"], label_smoothing,
-                                          loss_chunk)
+      B, T, H = h.shape
+      w_out, b_out = model.output_weights(params)
+      loss, nll, w = output_loss.fused_losses(
+          h.reshape(B * T, H), w_out, b_out, mb["tgt_out"].reshape(B * T),
+          mb["tgt_weights"].reshape(B * T), label_smoothing, loss_chunk * B)
     else:
       logits, _ = model(params, mb["src"], mb["src_len"], mb["tgt_in"], key=key,
                         deterministic=False)
@@ -451,7 +433,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         flush=True)
 
   step_kwargs = dict(model=model, tx=tx, label_smoothing=config.get("label_smoothing", 0.0),
-                     loss_chunk=loss_chunk)
+                     fused_loss=bool(config.get("fused_loss", True)), loss_chunk=loss_chunk)
   if multi:
     step_fn = functools.partial(multi_seed_train_step, dropout_keys_N=dropout_key, **step_kwargs)
   else:

@@ -196,8 +196,9 @@ def test_gradient_accumulation_equals_one_big_batch():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), one.params, two.params)
 
 
-@pytest.mark.parametrize("loss_chunk,remat_chunk", [(2, 0), (3, 2), (4, 0)])
-def test_chunked_loss_and_remat_give_the_same_update(loss_chunk, remat_chunk):
+@pytest.mark.parametrize("fused,loss_chunk,remat_chunk", [(True, 0, 0), (False, 2, 0),
+                                                           (True, 3, 2), (False, 4, 0)])
+def test_fused_or_chunked_loss_and_remat_give_the_same_update(fused, loss_chunk, remat_chunk):
   """Memory options change what is stored, not the update (T=7: 3 leaves a last chunk of 1)."""
   import dataclasses
   import ml_collections
@@ -214,16 +215,17 @@ def test_chunked_loss_and_remat_give_the_same_update(loss_chunk, remat_chunk):
            "tgt_weights": (rng.rand(1, 4, 7) > 0.2).astype(np.float32)}
   state = train.TrainState(np.int32(0), params, tx.init(params))
   kw = dict(tx=tx, dropout_key=jax.random.key(2), label_smoothing=0.1)
-  ref, ref_metrics = jax.jit(lambda s: train.train_step(s, batch, model=m, **kw))(state)
-  new, metrics = jax.jit(lambda s: train.train_step(s, batch, model=m_mem, loss_chunk=loss_chunk,
-                                                    **kw))(state)
+  ref, ref_metrics = jax.jit(lambda s: train.train_step(s, batch, model=m, fused_loss=False,
+                                                        **kw))(state)  # autodiff
+  new, metrics = jax.jit(lambda s: train.train_step(s, batch, model=m_mem, fused_loss=fused,
+                                                    loss_chunk=loss_chunk, **kw))(state)
   np.testing.assert_allclose(metrics["nll"], ref_metrics["nll"], rtol=1e-6)
   np.testing.assert_allclose(metrics["grad_norm"], ref_metrics["grad_norm"], rtol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                new.params, ref.params)
 
 
-def test_chunked_loss_keeps_one_chunk_of_logits():
+def test_fused_loss_keeps_no_logits_and_chunked_one_chunk():
   """XLA's buffer accounting: the BxTxV logits (and their gradient) are gone."""
   import ml_collections
   from seq2seq_jax import model as model_lib
@@ -237,14 +239,16 @@ def test_chunked_loss_keeps_one_chunk_of_logits():
            "tgt_weights": np.ones((1, B, T), np.float32)}
   state = train.TrainState(np.int32(0), params, tx.init(params))
 
-  def temp_bytes(chunk):
+  def temp_bytes(fused, chunk):
     fn = jax.jit(lambda s: train.train_step(s, batch, model=m, tx=tx, dropout_key=jax.random.key(0),
-                                            label_smoothing=0.0, loss_chunk=chunk))
+                                            label_smoothing=0.0, fused_loss=fused,
+                                            loss_chunk=chunk))
     return fn.lower(state).compile().memory_analysis().temp_size_in_bytes
 
   logits_bytes = B * T * V * 4
-  plain, chunked = temp_bytes(0), temp_bytes(10)
+  plain, fused, chunked = temp_bytes(False, 0), temp_bytes(True, 0), temp_bytes(False, 10)
   assert plain > 2 * logits_bytes  # logits and their gradient (at least)
+  assert fused < plain - logits_bytes, (plain, fused, logits_bytes)  # one NxV at most
   assert chunked < 0.3 * logits_bytes, (plain, chunked, logits_bytes)
 
 
