@@ -100,10 +100,20 @@ def test_the_committed_results_still_satisfy_their_claims():
   rows = _check_module().check("cpu")
   for r in rows:
     assert r["holds"].split(" ")[0] in ("yes", "NO", "missing"), r
-  # A folder with a committed result file has every variant its claims need.
-  committed = {e for e in EXPERIMENTS
-               if os.path.exists(os.path.join(REPO, "experiments", e, "results", "cpu.json"))}
-  assert not [r for r in rows if r["experiment"] in committed and r["holds"] == "missing"]
+  # A committed result file holds only the folder's variants, and once it holds all of
+  # them every claim of the folder can be computed. (A slow folder is committed a few
+  # variants at a time: its remaining claims are "missing" until then.)
+  complete = set()
+  for e in EXPERIMENTS:
+    path = os.path.join(REPO, "experiments", e, "results", "cpu.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        stored = set(json.load(f)["variants"])
+      variants = set(experiment.load_experiment(os.path.join(REPO, "experiments", e)).VARIANTS)
+      assert stored <= variants, (e, stored - variants)
+      if stored == variants:
+        complete.add(e)
+  assert not [r for r in rows if r["experiment"] in complete and r["holds"] == "missing"]
   by_claim = {r["claim"]: r["holds"] for r in rows}
   if by_claim["LSTM solves the adding problem, T=100 (wrong outputs of 2560)"] != "missing":
     assert by_claim["LSTM solves the adding problem, T=100 (wrong outputs of 2560)"] == "yes"
