@@ -75,6 +75,10 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
   variants = list(variants or module.VARIANTS)
   results = {"experiment": os.path.basename(os.path.normpath(exp_dir)), "size": size,
              "date": datetime.date.today().isoformat(), "machine": machine(), "variants": {}}
+  out_dir = results_dir or os.path.join(exp_dir, "results")
+  path = os.path.join(out_dir, f"{size}.json")
+  # Read (and refuse a bad) earlier result file before training, not an hour after.
+  earlier = None if overrides else _earlier_results(path, results)
   configs = {}
   for v in variants:
     config = variant_config(module, size, v, overrides)
@@ -96,11 +100,9 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
       with open(wall_path) as f:
         results["variants"][v]["wall_seconds"] = json.load(f)["seconds"]
     results["variants"][v].setdefault("commit", _git_commit(exp_dir))
-  out_dir = results_dir or os.path.join(exp_dir, "results")
   os.makedirs(out_dir, exist_ok=True)
-  path = os.path.join(out_dir, f"{size}.json")
-  if not overrides:
-    _keep_earlier_variants(results, path, module.VARIANTS)
+  if earlier is not None:
+    _keep_earlier_variants(results, earlier, path, module.VARIANTS)
   for analysis in getattr(module, "ANALYSES", ()):
     results[analysis] = analyse(analysis, configs, workdir, out_dir, size)
   results["commit"] = _git_commit(exp_dir)
@@ -114,16 +116,11 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
   return results
 
 
-def _keep_earlier_variants(results: dict, path: str, all_variants) -> None:
-  """Adds to ``results`` the variants of an earlier result file that this call did not run.
-
-  A folder too slow for one sitting (Luong's ten variants) is then run a few variants
-  at a time, each call adding to the committed ``results/<size>.json``, even when the
-  earlier calls' workdirs are gone. Each variant keeps the commit that trained it.
-  Variants run now replace their earlier entries; the order is the folder's VARIANTS.
-  """
+def _earlier_results(path: str, results: dict) -> dict | None:
+  """The earlier result file at `path` (None if there is none); an error if it is
+  unreadable or belongs to another experiment or size."""
   if not os.path.exists(path):
-    return
+    return None
   try:
     with open(path) as f:
       earlier = json.load(f)
@@ -135,6 +132,17 @@ def _keep_earlier_variants(results: dict, path: str, all_variants) -> None:
     raise ValueError(f"{path} holds experiment {earlier.get('experiment')!r} size "
                      f"{earlier.get('size')!r}, not {results['experiment']!r} size "
                      f"{results['size']!r}")
+  return earlier
+
+
+def _keep_earlier_variants(results: dict, earlier: dict, path: str, all_variants) -> None:
+  """Adds to ``results`` the variants of an earlier result file that this call did not run.
+
+  A folder too slow for one sitting (Luong's ten variants) is then run a few variants
+  at a time, each call adding to the committed ``results/<size>.json``, even when the
+  earlier calls' workdirs are gone. Each variant keeps the commit that trained it.
+  Variants run now replace their earlier entries; the order is the folder's VARIANTS.
+  """
   kept = {v: f for v, f in earlier.get("variants", {}).items()
           if v in all_variants and v not in results["variants"]}
   for v, f in kept.items():
