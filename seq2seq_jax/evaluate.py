@@ -29,6 +29,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
+  from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
+  compilation_cache.enable()  # later runs load compiled programs instead of recompiling
   from seq2seq_jax import evaluation_run  # pylint: disable=g-import-not-at-top
   out_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir[0], f"eval_{FLAGS.split}")
   report = evaluation_run.evaluate_run(

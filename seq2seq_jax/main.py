@@ -39,6 +39,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
+  from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
+  compilation_cache.enable()  # later runs load compiled programs instead of recompiling
   if FLAGS.experiment:
     if FLAGS.config is not None:
       raise app.UsageError("give either --config or --experiment, not both")

@@ -27,6 +27,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
+  from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
+  compilation_cache.enable()  # later runs load compiled programs instead of recompiling
   from seq2seq_jax import translator  # pylint: disable=g-import-not-at-top
   if FLAGS.nbest < 1 or FLAGS.beam < 1:
     raise app.UsageError("--beam and --nbest must be >= 1")

@@ -6,6 +6,9 @@ import random
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tests that run the command-line entry points (in-process or as subprocesses) must not
+# read or fill the user's compilation cache: each test compiles what it runs.
+os.environ["SEQ2SEQ_JAX_COMPILATION_CACHE"] = "off"
 
 WORDS = {"the": "die", "house": "haus", "cat": "katze", "open": "öffnen", "file": "datei",
          "save": "speichern", "window": "fenster", "close": "schließen", "new": "neu",
