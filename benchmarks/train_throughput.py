@@ -58,7 +58,7 @@ def set_shape(batch: int, src_len: int, tgt_len: int) -> None:
 
 
 def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0,
-              fused_loss: bool = True):
+              fused_loss: bool = True, dtype: str = "float32"):
   """(compiled train step, state, batch, compile seconds) of R with the saved weights."""
   import jax
   import jax.numpy as jnp
@@ -68,7 +68,8 @@ def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0,
 
   cfg = model_lib.ModelConfig(src_vocab_size=V, tgt_vocab_size=V, embed_dim=E, hidden_dim=H,
                               encoder_layers=L, decoder_layers=L, attention="general",
-                              input_feeding=False, bridge="copy", remat_chunk=remat_chunk)
+                              input_feeding=False, bridge="copy", remat_chunk=remat_chunk,
+                              compute_dtype=dtype)
   m = model_lib.Seq2Seq(cfg)
   data = np.load(weights_path)
   params = jax.tree.map(jnp.asarray, _jax_params_from_flat(data, m.init(jax.random.key(0))))
@@ -95,11 +96,11 @@ def _gemm_rate(matmul, reps: int = 5) -> float:
   return 2 * 2048 ** 3 / best
 
 
-def jax_worker(weights_path: str):
+def jax_worker(weights_path: str, dtype: str = "float32"):
   import jax
   import jax.numpy as jnp
-  compiled, state, batch, compile_s = jax_setup(weights_path)
-  a = jnp.ones((2048, 2048), jnp.float32)
+  compiled, state, batch, compile_s = jax_setup(weights_path, dtype=dtype)
+  a = jnp.ones((2048, 2048), jnp.dtype(dtype))
   mm = jax.jit(lambda x: x @ x)
   mm(a).block_until_ready()
   gemm = lambda: mm(a).block_until_ready()
@@ -126,11 +127,16 @@ def jax_worker(weights_path: str):
     times, loss = run(int(cmd[1]))
     first_loss = loss if first_loss is None else first_loss
     print(json.dumps({"times": times, "loss": loss, "first_loss": first_loss,
-                      "compile_s": compile_s}), flush=True)
+                      "compile_s": compile_s, "device": str(jax.devices()[0].device_kind)}),
+          flush=True)
 
 
-def torch_setup(weights_path: str):
-  """step() -> loss: one Adam step of the PyTorch nn.LSTM peer with the saved weights."""
+def torch_setup(weights_path: str, device: str = "cpu", dtype: str = "float32"):
+  """step() -> loss: one Adam step of the PyTorch nn.LSTM peer with the saved weights.
+
+  device "cuda" runs nn.LSTM on cuDNN; dtype "bfloat16" runs the step under autocast
+  (bf16 matmuls and LSTM, fp32 master weights and Adam), as our compute_dtype does.
+  """
   import torch
   data = np.load(weights_path)
 
@@ -152,7 +158,7 @@ def torch_setup(weights_path: str):
       mem, _ = torch.nn.utils.rnn.pad_packed_sequence(mem, batch_first=True, total_length=S)
       dec, _ = self.dec(self.tgt_emb(tgt_in), (h, c))
       scores = dec @ (mem @ self.w_a).transpose(1, 2)
-      mask = torch.arange(S)[None, None, :] < src_len[:, None, None]
+      mask = torch.arange(S, device=src.device)[None, None, :] < src_len[:, None, None]
       attn = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
       ctx = attn @ mem
       return self.out(torch.tanh(torch.cat([ctx, dec], -1) @ self.w_c))
@@ -172,15 +178,20 @@ def torch_setup(weights_path: str):
     peer.w_c.copy_(t("output/w_c"))
     peer.out.weight.copy_(t("output/w_out").T)
     peer.out.bias.copy_(t("output/b_out"))
+  peer.to(device)
   opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
-  src, src_len = torch.from_numpy(data["batch/src"]).long(), torch.from_numpy(data["batch/src_len"]).long()
-  tgt_in, tgt_out = torch.from_numpy(data["batch/tgt_in"]).long(), torch.from_numpy(data["batch/tgt_out"]).long()
-  w = torch.from_numpy(data["batch/tgt_weights"])
+  on = lambda k: torch.from_numpy(data[k]).to(device)
+  src, src_len = on("batch/src").long(), on("batch/src_len").long()
+  tgt_in, tgt_out = on("batch/tgt_in").long(), on("batch/tgt_out").long()
+  w = on("batch/tgt_weights")
+  autocast = torch.autocast(device_type=device, dtype=torch.bfloat16,
+                            enabled=dtype == "bfloat16")
 
   def step():
     opt.zero_grad(set_to_none=True)
-    logits = peer(src, src_len, tgt_in)
-    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1),
+    with autocast:
+      logits = peer(src, src_len, tgt_in)
+    nll = torch.nn.functional.cross_entropy(logits.float().reshape(-1, V), tgt_out.reshape(-1),
                                             reduction="none")
     loss = (nll * w.reshape(-1)).sum() / w.sum()
     loss.backward()
@@ -191,11 +202,14 @@ def torch_setup(weights_path: str):
   return step
 
 
-def torch_worker(weights_path: str):
+def torch_worker(weights_path: str, dtype: str = "float32"):
   import torch
-  step = torch_setup(weights_path)
-  a = torch.ones(2048, 2048)
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  step = torch_setup(weights_path, device, dtype)
+  a = torch.ones(2048, 2048, device=device, dtype=getattr(torch, dtype))
+  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
   a @ a
+  sync()
   print(json.dumps({"ready": True}), flush=True)
   first_loss = None
   for line in sys.stdin:
@@ -203,7 +217,7 @@ def torch_worker(weights_path: str):
     if cmd[0] == "quit":
       break
     if cmd[0] == "gemm":
-      print(json.dumps({"gemm": _gemm_rate(lambda: a @ a)}), flush=True)
+      print(json.dumps({"gemm": _gemm_rate(lambda: (a @ a, sync()))}), flush=True)
       continue
     times, loss = [], None
     for _ in range(int(cmd[1])):
@@ -212,7 +226,9 @@ def torch_worker(weights_path: str):
       times.append(time.perf_counter() - t0)
     first_loss = loss if first_loss is None else first_loss
     print(json.dumps({"times": times, "loss": loss, "first_loss": first_loss,
-                      "threads": torch.get_num_threads()}), flush=True)
+                      "threads": torch.get_num_threads(),
+                      "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}),
+          flush=True)
 
 
 def _jax_params_from_flat(data, template):
@@ -253,6 +269,8 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--reps", type=int, default=5)
   ap.add_argument("--steps", type=int, default=5)
+  ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                  help="compute dtype of both sides (bf16: GPU runs)")
   ap.add_argument("--write", action="store_true")
   ap.add_argument("--worker", choices=["jax", "torch"])
   ap.add_argument("--weights")
@@ -260,8 +278,13 @@ def main():
                   help="interpreter with torch (default .venv-bench's, else this one)")
   args = ap.parse_args()
   if args.worker:
-    (jax_worker if args.worker == "jax" else torch_worker)(args.weights)
+    (jax_worker if args.worker == "jax" else torch_worker)(args.weights, args.dtype)
     return
+  if args.dtype == "bfloat16":
+    import jax  # pylint: disable=g-import-not-at-top
+    if jax.default_backend() == "cpu":
+      raise SystemExit("--dtype bfloat16 is for GPU runs: PyTorch's oneDNN nn.LSTM has no "
+                       "bf16 kernel on CPU ('could not create a primitive descriptor')")
   weights = os.path.join(tempfile.mkdtemp(), "r.npz")
   make_inputs(weights)
   load_before = os.getloadavg()
@@ -271,7 +294,8 @@ def main():
   # other's peak measurement and halved it).
   procs = {}
   for name in ("jax", "torch"):
-    procs[name] = subprocess.Popen([python[name], __file__, "--worker", name, "--weights", weights],
+    procs[name] = subprocess.Popen([python[name], __file__, "--worker", name, "--weights", weights,
+                                    "--dtype", args.dtype],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     json.loads(procs[name].stdout.readline())  # {"ready": true}
 
@@ -285,7 +309,8 @@ def main():
   diff = abs(first["jax"]["loss"] - first["torch"]["loss"])
   print(f"first-step loss: jax {first['jax']['loss']:.6f}  torch {first['torch']['loss']:.6f}"
         f"  |diff| {diff:.2e}")
-  if diff > 1e-3:
+  # bf16 rounds differently on each side (XLA vs cuDNN/autocast); fp32 must agree closely.
+  if diff > (1e-3 if args.dtype == "float32" else 5e-2):
     raise SystemExit("losses disagree: the two sides do not compute the same model")
   for name in procs:
     ask(name, 2)
@@ -313,11 +338,16 @@ def main():
        f"{100 * fl / med['torch'] / peak:.0f}%", ""),
   ]
   machine = f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or 'cpu'})"
+  devices = {last["jax"]["device"], last["torch"]["device"]}
+  if devices != {"cpu"}:
+    machine += f"; devices: jax {last['jax']['device']}, torch {last['torch']['device']}"
+  dtype_flag = "" if args.dtype == "float32" else f" --dtype {args.dtype}"
   lines = [
-      f"### Training throughput on R ({datetime.date.today()}, {machine})",
+      f"### Training throughput on R ({datetime.date.today()}, {machine}, {args.dtype})",
       "",
-      f"Command: `python benchmarks/train_throughput.py --reps {args.reps} --steps {args.steps}`. "
-      f"{fl / 1e9:.0f} GFLOP/step (matmuls, fwd+bwd). GEMM peak (2048^3 fp32): "
+      f"Command: `python benchmarks/train_throughput.py --reps {args.reps} --steps {args.steps}"
+      f"{dtype_flag}`. "
+      f"{fl / 1e9:.0f} GFLOP/step (matmuls, fwd+bwd). GEMM peak (2048^3 {args.dtype}): "
       f"jax {gemm['jax'] / 1e9:.0f}, torch {gemm['torch'] / 1e9:.0f} GFLOP/s (best of 10; "
       f"percentages below use the higher). "
       f"PyTorch threads: {last['torch']['threads']}. JAX train-step compile: "
