@@ -210,4 +210,5 @@ def test_only_location_attention_limits_the_source_length():
               encoder_layers=1, decoder_layers=1, max_source_len=40)
   assert model_lib.ModelConfig(attention="location", **base).longest_source == 40
   for att in ("general", "dot", "local_p", "none"):
-    assert model_lib.ModelConfig(attention=att, **base).longest_source is None, att
+    assert model_lib.ModelConfig(attention=att, input_feeding=att != "none",
+                                 **base).longest_source is None, att
