@@ -34,6 +34,10 @@ def base_config():
   c.tokens_per_batch = 4096
   c.eval_batch_size = 128
   c.reverse_source = False
+  # Longest sentence (tokens, EOS included) evaluation and translation read and write;
+  # 0: max_len. Larger values add longer eval buckets (input_pipeline.eval_buckets), so
+  # test sentences longer than the training limit are translated whole, not cut.
+  c.eval_max_len = 0
 
   c.model = ml_collections.ConfigDict(dict(
       cell="lstm", embed_dim=256, hidden_dim=512, encoder_layers=2, decoder_layers=2,

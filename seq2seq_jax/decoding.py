@@ -9,6 +9,7 @@ Shapes: B batch, S source length, T output length, V vocabulary.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,13 @@ def max_output_lengths(src_len_B, *, max_len: int, ratio: float = 2.0, offset: i
   """Per-example length limit: min(max_len, ratio * src_len + offset)."""
   limit = jnp.floor(ratio * src_len_B.astype(jnp.float32)).astype(jnp.int32) + offset
   return jnp.minimum(limit, max_len)
+
+
+def static_output_len(S: int, *, max_len: int, ratio: float = 2.0, offset: int = 10) -> int:
+  """The output buffer a batch of sources padded to S needs: the largest
+  `max_output_lengths` any of its rows can have, so a short-source bucket does not
+  carry a buffer sized for the longest sentence."""
+  return int(min(max_len, math.floor(ratio * S) + offset))
 
 
 @functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "pad_id"))

@@ -154,6 +154,12 @@ class ModelConfig:
       raise ValueError(f"ModelConfig: unknown field(s) {unknown}; known: {sorted(known)}")
     return cls(**d)
 
+  @property
+  def longest_source(self) -> int | None:
+    """Most source tokens (EOS included) the model can read; None: any number.
+    Only location attention has a limit: its scores are one weight row per position."""
+    return self.max_source_len if self.attention == "location" else None
+
   def encoder_bidirectional(self) -> tuple[bool, ...]:
     return tuple(self.bidirectional == "all" or (self.bidirectional == "first" and l == 0)
                  for l in range(self.encoder_layers))

@@ -298,18 +298,29 @@ def _head(source, n):
                             source.tgt_lang, name=f"{source.name}[:{n}]", split=source.split)
 
 
+def eval_length_limits(config, model_cfg) -> tuple[tuple[int, ...], int]:
+  """(buckets, max_len) of evaluation: `config.eval_max_len` (0: the training max_len;
+  see input_pipeline.eval_buckets), no longer than the model can read."""
+  limit = config.get("eval_max_len") or config.max_len
+  if model_cfg.longest_source is not None:
+    limit = max(config.max_len, min(limit, model_cfg.longest_source))
+  return input_pipeline.eval_buckets(config.buckets, config.max_len, limit)
+
+
 def translate_batches(model, params, batches, src_tok, tgt_tok, *, max_len: int, bos: int,
                       eos: int, beam: int = 1, alpha: float = 0.6):
-  """Translations (greedy, or beam search when beam > 1) of eval batches, in source order."""
+  """Translations (greedy, or beam search when beam > 1) of eval batches, in source order.
+  Outputs have at most min(max_len, 2 * source length + 10) tokens."""
   outs = []
   for batch in batches:
     src, src_len = jnp.asarray(batch["src"]), jnp.asarray(batch["src_len"])
+    T = decoding.static_output_len(src.shape[1], max_len=max_len)
     if beam > 1:
-      tokens = beam_lib.beam_search(model, params, src, src_len, beam=beam, max_len=max_len,
+      tokens = beam_lib.beam_search(model, params, src, src_len, beam=beam, max_len=T,
                                     bos_id=bos, eos_id=eos, alpha_B=jnp.full(src.shape[:1], alpha)
                                     )["tokens"][:, 0]
     else:
-      tokens = decoding.greedy(model, params, src, src_len, max_len=max_len, bos_id=bos,
+      tokens = decoding.greedy(model, params, src, src_len, max_len=T, bos_id=bos,
                                eos_id=eos)[0]
     tokens = np.asarray(tokens)
     outs.append([tgt_tok.decode(decoding.strip(row, eos)) for row in tokens])
@@ -320,15 +331,16 @@ def evaluate(model, params, source, src_tok, tgt_tok, config, *, limit=None, eva
              beam: int = 1):
   """Loss, perplexity, sacreBLEU and chrF of translations of `source`."""
   source = _head(source, limit)
+  buckets, max_len = eval_length_limits(config, model.cfg)
   batches = input_pipeline.make_eval_batches(
-      source, src_tok, tgt_tok, batch_size=config.eval_batch_size, buckets=config.buckets,
-      max_len=config.max_len, reverse_source=config.reverse_source,
+      source, src_tok, tgt_tok, batch_size=config.eval_batch_size, buckets=buckets,
+      max_len=max_len, reverse_source=config.reverse_source,
       batch_multiple=1)
   nll = w = 0.0
   for batch in batches:
     n, ww = eval_fn(params, {k: jnp.asarray(v) for k, v in batch.items()})
     nll, w = nll + float(n), w + float(ww)
-  hyps = translate_batches(model, params, batches, src_tok, tgt_tok, max_len=config.max_len,
+  hyps = translate_batches(model, params, batches, src_tok, tgt_tok, max_len=max_len,
                            bos=tgt_tok.bos_id, eos=tgt_tok.eos_id, beam=beam,
                            alpha=config.get("eval_alpha", 0.6))
   refs = [source[i][1] for i in range(len(source))]
@@ -383,6 +395,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   final_checkpoint = config.get("final_checkpoint", "best")
   if final_checkpoint not in ("best", "last"):  # before anything is written
     raise ValueError(f"final_checkpoint must be 'best' or 'last', got {final_checkpoint!r}")
+  eval_max_len = config.get("eval_max_len", 0)
+  if not isinstance(eval_max_len, int) or (eval_max_len and eval_max_len < config.max_len):
+    raise ValueError(f"eval_max_len must be 0 (the training max_len={config.max_len}) or at "
+                     f"least max_len, got {eval_max_len!r}")  # before anything is written
   os.makedirs(workdir, exist_ok=True)
   parallel.initialize_distributed()
   mesh = parallel.make_mesh()

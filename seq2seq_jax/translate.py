@@ -5,7 +5,8 @@ r"""Translate stdin to stdout with a trained run.
 
 One translation per input line, in input order (n-best: `index<TAB>score<TAB>
 hypothesis` lines, best first). Empty lines give empty lines; lines longer than
-the model's limit are truncated with a warning on stderr. Several comma-separated
+the run's limit (its config's eval_max_len, else max_len) are truncated with a warning
+on stderr. Several comma-separated
 workdirs decode as an ensemble (averaged probabilities).
 """
 import sys

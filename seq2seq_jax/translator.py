@@ -30,6 +30,7 @@ from seq2seq_jax import checkpoints as ckpt_lib
 from seq2seq_jax import decoding
 from seq2seq_jax import ensemble as ens_lib
 from seq2seq_jax import model as model_lib
+from seq2seq_jax.data import input_pipeline
 from seq2seq_jax.data import tokenizer as tok_lib
 
 
@@ -89,16 +90,28 @@ def load_tokenizers(paths: list[str]):
   return tok_lib.load_tokenizer(src), tok_lib.load_tokenizer(tgt)
 
 
+def _model_cfg(model) -> model_lib.ModelConfig:
+  """The ModelConfig of a Seq2Seq or of an ensemble of them."""
+  return model.cfg if hasattr(model, "cfg") else model.model.cfg
+
+
 class Translator:
   """A model (or ensemble) with its tokenizers and decoding settings."""
 
   def __init__(self, model, params, src_tok, tgt_tok, run_config: dict):
     self.model, self.params = model, params
     self.src_tok, self.tgt_tok = src_tok, tgt_tok
-    self.max_len = int(run_config.get("max_len", 64))
+    train_max = int(run_config.get("max_len", 64))
     self.reverse_source = bool(run_config.get("reverse_source", False))
-    buckets = sorted(int(b) for b in run_config.get("buckets", (self.max_len,)))
-    self.buckets = [b for b in buckets if b < self.max_len] + [self.max_len]
+    buckets = sorted(int(b) for b in run_config.get("buckets", (train_max,)))
+    # The run's evaluation limits (train.eval_length_limits): its eval_max_len, else
+    # the training max_len (runs saved before eval_max_len existed).
+    limit = int(run_config.get("eval_max_len") or train_max)
+    longest = _model_cfg(model).longest_source
+    if longest is not None:
+      limit = max(train_max, min(limit, longest))
+    self.buckets, self.max_len = input_pipeline.eval_buckets(
+        [b for b in buckets if b < train_max] + [train_max], train_max, limit)
 
   def encode_sources(self, lines: list[str]):
     """Token ids (with EOS) per line, truncated to max_len with a warning."""
@@ -135,18 +148,18 @@ class Translator:
         src_len[r] = len(ids)
       src_len[len(chunk):] = 1  # padding rows: decoded and dropped
       src[len(chunk):, 0] = self.src_tok.eos_id
-      limit = decoding.max_output_lengths(jnp.asarray(src_len), max_len=self.max_len,
-                                          ratio=max_len_ratio)
+      T = decoding.static_output_len(S, max_len=self.max_len, ratio=max_len_ratio)
+      limit = decoding.max_output_lengths(jnp.asarray(src_len), max_len=T, ratio=max_len_ratio)
       if beam <= 1 and nbest == 1:
         toks, _, _ = decoding.greedy(self.model, self.params, jnp.asarray(src), jnp.asarray(src_len),
-                                     max_len=self.max_len, bos_id=self.tgt_tok.bos_id,
+                                     max_len=T, bos_id=self.tgt_tok.bos_id,
                                      eos_id=self.tgt_tok.eos_id, len_limit_B=limit)
         toks = np.asarray(toks)[:, None]
         scores = logps = np.zeros(toks.shape[:2], np.float32)
       else:
         out = beam_lib.beam_search(
             self.model, self.params, jnp.asarray(src), jnp.asarray(src_len), beam=max(beam, nbest),
-            max_len=self.max_len, bos_id=self.tgt_tok.bos_id, eos_id=self.tgt_tok.eos_id,
+            max_len=T, bos_id=self.tgt_tok.bos_id, eos_id=self.tgt_tok.eos_id,
             nbest=nbest, alpha_B=jnp.full((batch_size,), alpha), beta_B=jnp.full((batch_size,), beta),
             max_len_B=limit)
         toks, scores, logps = (np.asarray(out[k]) for k in ("tokens", "scores", "logprobs"))

@@ -67,3 +67,13 @@ def test_sampling_is_reproducible_and_low_temperature_is_greedy(model_and_params
   draws = {tuple(np.asarray(decoding.sample(m, p, SRC, SRC_LEN, jax.random.key(s),
                                             temperature=2.0, **kw)[0][0])) for s in range(8)}
   assert len(draws) > 1  # sampling at high temperature varies
+
+
+def test_static_output_len_is_the_largest_per_example_limit():
+  import jax.numpy as jnp
+  for S, max_len in ((16, 48), (48, 256), (5, 12), (200, 256)):
+    T = decoding.static_output_len(S, max_len=max_len)
+    limits = decoding.max_output_lengths(jnp.arange(1, S + 1), max_len=max_len)
+    assert T == int(limits.max()), (S, max_len)
+  assert decoding.static_output_len(16, max_len=48) == 42
+  assert decoding.static_output_len(48, max_len=256) == 106

@@ -320,3 +320,25 @@ def test_eval_reversal_and_tiny_source():
   assert list(batches[0]["index"]) == [0, 1, 2, -1]
   empty = ip.make_eval_batches(sources.from_lists([], []), TOK, TOK, batch_size=4, buckets=(8,))
   assert len(empty) == 0 and empty.num_examples == 0
+
+
+def test_eval_buckets_extend_past_the_training_limit():
+  assert ip.eval_buckets((16, 24, 32, 48), 48, 256) == ((16, 24, 32, 48, 80, 128, 192, 256), 256)
+  assert ip.eval_buckets((16, 24, 32, 48), 48, 0) == ((16, 24, 32, 48), 48)
+  assert ip.eval_buckets((16, 32), 32, None) == ((16, 32), 32)
+  assert ip.eval_buckets((16, 32), 32, 40) == ((16, 32, 40), 40)
+  with pytest.raises(ValueError, match="eval_max_len=20 is below the training max_len=32"):
+    ip.eval_buckets((16, 32), 32, 20)
+
+
+def test_eval_batches_with_longer_eval_buckets_keep_long_pairs_whole():
+  source = _corpus(n=97)
+  short = ip.make_eval_batches(source, TOK, TOK, batch_size=8, buckets=(8, 16, 32), max_len=32)
+  assert len(short.truncated) > 0
+  bks, limit = ip.eval_buckets((8, 16, 32), 32, 128)
+  whole = ip.make_eval_batches(source, TOK, TOK, batch_size=8, buckets=bks, max_len=limit)
+  assert len(whole.truncated) == 0
+  got = {int(i): (b["src"][r][:b["src_len"][r]].tolist())
+         for b in whole for r, i in enumerate(b["index"]) if i >= 0}
+  for i in range(97):  # every source whole, EOS included
+    assert got[i] == list(_expected(source, i)[0]), i

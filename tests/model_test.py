@@ -202,3 +202,13 @@ def test_rematerialised_model_has_the_same_loss_and_gradients(kw):
   val, g = jax.jit(jax.value_and_grad(lambda p: loss(m_remat, p)))(params)
   np.testing.assert_allclose(val, ref, rtol=1e-6)
   jax.tree.map(lambda a, r: np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-7), g, ref_g)
+
+
+def test_only_location_attention_limits_the_source_length():
+  from seq2seq_jax import model as model_lib
+  base = dict(src_vocab_size=10, tgt_vocab_size=10, embed_dim=4, hidden_dim=4,
+              encoder_layers=1, decoder_layers=1, max_source_len=40)
+  assert model_lib.ModelConfig(attention="location", **base).longest_source == 40
+  for att in ("general", "dot", "local_p", "none"):
+    assert model_lib.ModelConfig(attention=att, input_feeding=att != "none",
+                                 **base).longest_source is None, att

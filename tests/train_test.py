@@ -1,4 +1,5 @@
 """End-to-end training: train_and_evaluate, exact resume, NaN stop, bad inputs, multi-seed."""
+import dataclasses
 import json
 import os
 import signal
@@ -174,6 +175,11 @@ def test_bad_inputs_are_clear_errors(toy_corpus, tmp_path):
   with pytest.raises(ValueError, match="loss_chunk must be"):
     train.train_and_evaluate(c, str(tmp_path / "f"))
   assert not (tmp_path / "f").exists()
+  c = tiny_config(toy_corpus)
+  c.eval_max_len = c.max_len - 1
+  with pytest.raises(ValueError, match="eval_max_len must be"):
+    train.train_and_evaluate(c, str(tmp_path / "g"))
+  assert not (tmp_path / "g").exists()
 
 
 def test_gradient_accumulation_equals_one_big_batch():
@@ -470,3 +476,48 @@ def test_load_translator_on_a_multi_seed_run(multi_seed_run):
     translator.load_translator(workdir, "best", seed_index=2)
   averaged = translator.load_translator(workdir, "avg")
   assert all(x.shape[0] == NUM_SEEDS for x in jax.tree.leaves(averaged.params))
+
+
+
+def test_eval_length_limits_default_cap_and_location_attention(toy_corpus):
+  from seq2seq_jax import model as model_lib
+  c = tiny_config(toy_corpus)
+  m_cfg = model_lib.ModelConfig(src_vocab_size=40, tgt_vocab_size=40, embed_dim=8,
+                                hidden_dim=8, encoder_layers=1, decoder_layers=1,
+                                attention="general", max_source_len=30)
+  assert train.eval_length_limits(c, m_cfg)[1] == c.max_len  # default: the training limit
+  c.eval_max_len = 4 * c.max_len
+  bks, limit = train.eval_length_limits(c, m_cfg)
+  assert limit == 4 * c.max_len == bks[-1] and bks[0] == c.buckets[0]
+  loc = dataclasses.replace(m_cfg, attention="location")  # reads max_source_len positions
+  assert train.eval_length_limits(c, loc)[1] == 30
+
+
+def test_eval_max_len_evaluates_long_pairs_whole_as_the_translator_does(tmp_path):
+  import functools
+  from seq2seq_jax.data import sources
+  corpus = write_toy_corpus(str(tmp_path / "corpus"))
+  with open(os.path.join(corpus, "test.en"), "a") as fe, \
+       open(os.path.join(corpus, "test.de"), "a") as fd:
+    fe.write(" ".join(["open", "the", "file"] * 6) + "\n")  # 18 words: over max_len=12
+    fd.write(" ".join(["öffnen", "die", "datei"] * 6) + "\n")
+  c = tiny_config(corpus)
+  c.num_train_steps = 4
+  wd = str(tmp_path / "run")
+  train.train_and_evaluate(c, wd)
+  tr = translator.load_translator(wd, "last")
+  source = sources.load_parallel(f"text:{corpus}", "test", "en", "de")
+  p_eval = jax.jit(functools.partial(train.eval_step, model=tr.model))
+  cut, _, cut_hyps, _ = train.evaluate(tr.model, tr.params, source, tr.src_tok, tr.tgt_tok, c,
+                                       eval_fn=p_eval)
+  c.eval_max_len = 48
+  whole, srcs, hyps, _ = train.evaluate(tr.model, tr.params, source, tr.src_tok, tr.tgt_tok, c,
+                                        eval_fn=p_eval)
+  # Greedy outputs that stopped at the old output limit now go on; the rest are as before.
+  assert all(h.startswith(old) for h, old in zip(hyps[:-1], cut_hyps[:-1]))
+  assert sum(h == old for h, old in zip(hyps[:-1], cut_hyps[:-1])) > 0
+  assert whole["nll"] != cut["nll"]  # the long pair's loss now covers all of it
+  cfg = translator.run_config(wd, "last")
+  long_tr = translator.Translator(tr.model, tr.params, tr.src_tok, tr.tgt_tok,
+                                  {**cfg, "eval_max_len": 48})
+  assert [h[0].text for h in long_tr.translate(srcs, beam=1)] == hyps

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import REPO, tiny_config
-from seq2seq_jax import train, translator
+from seq2seq_jax import decoding, train, translator
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,32 @@ def test_average_command_writes_the_mean_of_the_last_checkpoints(trained, tmp_pa
   avg, meta, _, step = checkpoints.restore_for_inference(str(out))
   assert step == steps[-1] and meta["averaged_steps"] == steps
   jax.tree.map(lambda a, b, c: np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-6), avg, p1, p2)
+
+
+def test_eval_max_len_translates_sentences_longer_than_training_whole(trained, capsys):
+  tr = translator.load_translator(trained, "best")
+  cfg = translator.run_config(trained, "best")
+  assert tr.max_len == cfg["max_len"] and not cfg.get("eval_max_len")  # default: unchanged
+  long_tr = translator.Translator(tr.model, tr.params, tr.src_tok, tr.tgt_tok,
+                                  {**cfg, "eval_max_len": 64})
+  assert long_tr.max_len == 64
+  assert long_tr.buckets[:len(tr.buckets)] == tr.buckets  # the training buckets come first
+  long_line = " ".join(["print", "the", "file"] * 10)  # 30 words: over the training limit
+  assert cfg["max_len"] < len(tr.src_tok.encode(long_line)) < 63
+  short = ["open the file", "close", "new folder settings print"]
+  tr.translate([long_line], beam=2)
+  assert "truncated" in capsys.readouterr().err
+  out = long_tr.translate(short + [long_line], beam=2)
+  assert "truncated" not in capsys.readouterr().err
+  # Short sentences decode exactly as before: same buckets, same per-sentence limits.
+  assert [h[0].text for h in out[:3]] == [h[0].text for h in tr.translate(short, beam=2)]
+  assert len(out[3][0].tokens) <= decoding.static_output_len(len(long_tr.src_tok.encode(
+      long_line)) + 1, max_len=long_tr.max_len)
+
+
+def test_eval_max_len_below_training_limit_is_an_error(trained):
+  tr = translator.load_translator(trained, "best")
+  cfg = translator.run_config(trained, "best")
+  with pytest.raises(ValueError, match="eval_max_len"):
+    translator.Translator(tr.model, tr.params, tr.src_tok, tr.tgt_tok,
+                          {**cfg, "eval_max_len": cfg["max_len"] - 1})

@@ -141,6 +141,28 @@ def resolve_buckets(buckets: Sequence[int] | None,
   return b[: last + 1], max_len
 
 
+def eval_buckets(buckets: Sequence[int] | None, max_len: int | None,
+                 eval_max_len: int | None = None) -> tuple[tuple[int, ...], int]:
+  """Buckets and length limit for evaluation and translation.
+
+  Training keeps pairs of at most ``max_len``; a recurrent model can still read and
+  write longer sentences, and cutting test sentences to the training limit costs
+  BLEU on exactly the long ones. With ``eval_max_len`` > ``max_len`` the training
+  buckets are followed by longer ones, each about 1.5x the last (multiples of 16),
+  up to ``eval_max_len``; a bucket's shapes compile only if a batch needs them.
+  ``eval_max_len`` None or 0: the training limit.
+  """
+  bks, max_len = resolve_buckets(buckets, max_len)
+  limit = int(eval_max_len) if eval_max_len else max_len
+  if limit < max_len:
+    raise ValueError(f"eval_max_len={limit} is below the training max_len={max_len}; "
+                     f"use 0 (the training limit) or a larger value")
+  out = list(bks)
+  while out[-1] < limit:
+    out.append(min(limit, -(-(out[-1] * 3 // 2) // 16) * 16))
+  return tuple(out), limit
+
+
 def bucket_index(length: int, buckets: Sequence[int]) -> int:
   """Index of the smallest bucket that holds `length` (-1 if none)."""
   for i, b in enumerate(buckets):
