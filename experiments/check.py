@@ -165,6 +165,13 @@ def _claims():
         lambda r, v=v: (f"{_ms(_bleu(r, v))} vs {_ms(_bleu(r, 'dropout'))}",
                         _greater(_bleu(r, v), _bleu(r, "dropout"))))
 
+  add(lu, "Table 4: local-p beats global attention (both general)", "19.0 vs 17.3",
+      lambda r: (f"{_ms(_bleu(r, 'local_p_general'))} vs {_ms(_bleu(r, 'global_general'))}",
+                 _greater(_bleu(r, "local_p_general"), _bleu(r, "global_general"))))
+  add(lu, "Table 4: global dot beats global general", "18.6 vs 17.3",
+      lambda r: (f"{_ms(_bleu(r, 'global_dot'))} vs {_ms(_bleu(r, 'global_general'))}",
+                 _greater(_bleu(r, "global_dot"), _bleu(r, "global_general"))))
+
   cb = "cho2014_britz2017"
   add(cb, "LSTM beats GRU at equal size (test BLEU)", "22.22 vs 21.78 (Britz)",
       lambda r: (f"{_ms(_bleu(r, 'lstm'))} vs {_ms(_bleu(r, 'gru'))}",
