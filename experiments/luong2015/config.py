@@ -24,7 +24,7 @@ LADDER = ("base", "reverse", "dropout", "global_location", "feed_input", "local_
 # "general" only, so the paper's local-m/local-p dot rows are not run.
 ATTENTION = ("global_dot", "global_general", "global_concat", "local_m_general")
 VARIANTS = LADDER + ATTENTION
-ANALYSES = ()
+ANALYSES = ("bleu_by_length",)  # the form of the paper's Fig. 6 (BLEU by sentence length)
 
 
 def get_config(arg=None):
