@@ -7,8 +7,9 @@ those executables instead (measured: 12.7 s -> 2.8 s for the first 300 sentences
 default-config run; the rest is tracing and lowering, which always runs). Results do not
 change: a cached executable is the one XLA would compile.
 
-Only the command-line entry points (`main.py`, `translate.py`, `evaluate.py`) call `enable()`; library code, tests and notebooks see
-JAX's own default (no cache) unless they call it themselves.
+Only the command-line entry points (`main.py`, `translate.py`, `evaluate.py`) call
+`enable()`; library code, tests and notebooks see JAX's own default (no cache) unless
+they call it themselves.
 
 Directory: $SEQ2SEQ_JAX_COMPILATION_CACHE if set (an empty value or "off" disables the
 cache), else ~/.cache/seq2seq_jax/xla.

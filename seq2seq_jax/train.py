@@ -301,10 +301,8 @@ def _head(source, n):
 def eval_length_limits(config, model_cfg) -> tuple[tuple[int, ...], int]:
   """(buckets, max_len) of evaluation: `config.eval_max_len` (0: the training max_len;
   see input_pipeline.eval_buckets), no longer than the model can read."""
-  limit = config.get("eval_max_len") or config.max_len
-  if model_cfg.longest_source is not None:
-    limit = max(config.max_len, min(limit, model_cfg.longest_source))
-  return input_pipeline.eval_buckets(config.buckets, config.max_len, limit)
+  return input_pipeline.eval_buckets(config.buckets, config.max_len,
+                                     config.get("eval_max_len"), model_cfg.longest_source)
 
 
 def translate_batches(model, params, batches, src_tok, tgt_tok, *, max_len: int, bos: int,

@@ -104,14 +104,11 @@ class Translator:
     train_max = int(run_config.get("max_len", 64))
     self.reverse_source = bool(run_config.get("reverse_source", False))
     buckets = sorted(int(b) for b in run_config.get("buckets", (train_max,)))
-    # The run's evaluation limits (train.eval_length_limits): its eval_max_len, else
+    # The run's evaluation limits, as train.eval_length_limits: its eval_max_len, else
     # the training max_len (runs saved before eval_max_len existed).
-    limit = int(run_config.get("eval_max_len") or train_max)
-    longest = _model_cfg(model).longest_source
-    if longest is not None:
-      limit = max(train_max, min(limit, longest))
     self.buckets, self.max_len = input_pipeline.eval_buckets(
-        [b for b in buckets if b < train_max] + [train_max], train_max, limit)
+        [b for b in buckets if b < train_max] + [train_max], train_max,
+        run_config.get("eval_max_len"), _model_cfg(model).longest_source)
 
   def encode_sources(self, lines: list[str]):
     """Token ids (with EOS) per line, truncated to max_len with a warning."""

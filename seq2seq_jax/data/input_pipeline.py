@@ -142,7 +142,8 @@ def resolve_buckets(buckets: Sequence[int] | None,
 
 
 def eval_buckets(buckets: Sequence[int] | None, max_len: int | None,
-                 eval_max_len: int | None = None) -> tuple[tuple[int, ...], int]:
+                 eval_max_len: int | None = None,
+                 longest_source: int | None = None) -> tuple[tuple[int, ...], int]:
   """Buckets and length limit for evaluation and translation.
 
   Training keeps pairs of at most ``max_len``; a recurrent model can still read and
@@ -150,13 +151,16 @@ def eval_buckets(buckets: Sequence[int] | None, max_len: int | None,
   BLEU on exactly the long ones. With ``eval_max_len`` > ``max_len`` the training
   buckets are followed by longer ones, each about 1.5x the last (multiples of 16),
   up to ``eval_max_len``; a bucket's shapes compile only if a batch needs them.
-  ``eval_max_len`` None or 0: the training limit.
+  ``eval_max_len`` None or 0: the training limit. ``longest_source`` (a model's
+  ``ModelConfig.longest_source``) caps the limit, never below ``max_len``.
   """
   bks, max_len = resolve_buckets(buckets, max_len)
   limit = int(eval_max_len) if eval_max_len else max_len
   if limit < max_len:
     raise ValueError(f"eval_max_len={limit} is below the training max_len={max_len}; "
                      f"use 0 (the training limit) or a larger value")
+  if longest_source is not None:
+    limit = max(max_len, min(limit, int(longest_source)))
   out = list(bks)
   while out[-1] < limit:
     out.append(min(limit, -(-(out[-1] * 3 // 2) // 16) * 16))
