@@ -73,7 +73,11 @@ def _run(cmd: list[str], log_path: str) -> tuple[str, float]:
   """Runs `cmd`, teeing its output to `log_path`; (stdout, seconds). Fails loudly."""
   t0 = time.perf_counter()
   with open(log_path, "w") as log:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
+    # Our CLI's persistent compilation cache would let an earlier run's compiled
+    # programs shorten this one's: every side compiles from scratch here.
+    env = dict(os.environ, SEQ2SEQ_JAX_COMPILATION_CACHE="off")
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+                          env=env)
     log.write(proc.stdout)
   if proc.returncode:
     raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log_path}")
