@@ -26,6 +26,9 @@ def get_config(arg=None):
                  bidirectional="all", attention="general", input_feeding=True, dropout=0.1)
   c.tokens_per_batch = 2048
   c.buckets, c.max_len = (16, 24, 32, 48), 48
+  # Test sentences longer than the training limit are translated whole (66 of the 1,500
+  # en-de test sources exceed 47 tokens); longer eval buckets compile only when needed.
+  c.eval_max_len = 256
   c.optimizer.update(learning_rate=2e-3, warmup_steps=200, schedule="rsqrt")
   c.num_train_steps = 100_000
   c.train_time_budget_minutes = 18.0  # the demo trains for a fixed wall-clock budget
