@@ -20,7 +20,8 @@ flags.DEFINE_integer("beam", 5, "Beam size; 1 = greedy.")
 flags.DEFINE_float("alpha", 0.6, "GNMT length penalty alpha.")
 flags.DEFINE_float("beta", 0.0, "GNMT coverage penalty beta.")
 flags.DEFINE_integer("nbest", 1, "Hypotheses per line; > 1 writes TSV (index, score, text).")
-flags.DEFINE_integer("batch_size", 64, "Sentences per compiled batch.")
+flags.DEFINE_integer("batch_size", None, "Sentences per compiled batch (default: 32 for beam "
+                     "search, 64 greedy).")
 flags.mark_flag_as_required("workdir")
 
 

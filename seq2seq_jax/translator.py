@@ -125,9 +125,19 @@ class Translator:
     return out
 
   def translate(self, lines: list[str], *, beam: int = 5, alpha: float = 0.6,
-                beta: float = 0.0, nbest: int = 1, batch_size: int = 64,
+                beta: float = 0.0, nbest: int = 1, batch_size: int | None = None,
                 max_len_ratio: float = 2.0) -> list[list[Hypothesis]]:
-    """n-best hypotheses per line (beam 0 or 1 with nbest 1: greedy)."""
+    """n-best hypotheses per line (beam 0 or 1 with nbest 1: greedy).
+
+    `batch_size` None: 32 sentences for beam search, 64 for greedy. A batch's
+    search runs until its slowest sentence ends, so smaller beam batches waste fewer
+    steps: beam 5 over the 1,500-line en-de test set took 11.5 s at 32, 12.7 s at 64
+    and 14.2 s at 128 on 2 CPU cores (2026-12-01).
+    """
+    if batch_size is None:
+      batch_size = 32 if max(beam, nbest) > 1 else 64
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     results: list[list[Hypothesis]] = [[] for _ in lines]
     todo = [(i, ids) for i, ids in enumerate(self.encode_sources(lines)) if lines[i].strip()]
     for i, line in enumerate(lines):

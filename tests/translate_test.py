@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO, tiny_config
@@ -50,6 +51,20 @@ def test_translator_greedy_beam_and_ensemble(trained):
   ens = translator.load_translator([trained, trained], "best")
   assert [h[0].text for h in ens.translate(lines, beam=3)] == \
          [h[0].text for h in tr.translate(lines, beam=3)]
+
+
+def test_batch_size_does_not_change_translations(trained):
+  tr = translator.load_translator(trained, "best")
+  lines = ["open the file", "close", "new folder settings print", "save", "print the window"] * 3
+  for beam in (1, 3):
+    default = tr.translate(lines, beam=beam)
+    for bs in (1, 4, 64):
+      other = tr.translate(lines, beam=beam, batch_size=bs)
+      assert [h[0].text for h in other] == [h[0].text for h in default]
+      np.testing.assert_allclose([h[0].score for h in other], [h[0].score for h in default],
+                                 rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    tr.translate(lines, beam=3, batch_size=0)
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
