@@ -11,13 +11,16 @@ JoeyNMT's defaults (its docstring gives the config and why).
   .venv/bin/python benchmarks/quality_per_time.py [--minutes 25] [--write]
   # smoke run of the whole pipeline (both sides, about 10 min):
   .venv/bin/python benchmarks/quality_per_time.py --minutes 1 --dataset software_l10n/en-de-small
+  # after a decoding change: both sides translate and score again with the models trained
+  .venv/bin/python benchmarks/quality_per_time.py --retranslate [--write]
 
 Budgets. Ours: `train_time_budget_minutes` of configs/default.py, counted from the first
 training step (compilation and periodic greedy validation included; building the corpus and
 training the tokenizer excluded). JoeyNMT: the same minutes counted from the start of its
 training loop (its data loading excluded; its periodic validation included). Each side then
-scores the checkpoint it would ship: ours the best by validation BLEU, JoeyNMT's best by its
-validation score. Translation time: ours is reported cold (a fresh process's first pass,
+scores the checkpoint it would ship: ours the one its own final scores used (best by
+validation BLEU, or last), JoeyNMT its latest.ckpt, the weights at the end of the budget
+(benchmarks/joeynmt_peer.py says why). Translation time: ours is reported cold (a fresh process's first pass,
 compilation included) and warm (a second pass); JoeyNMT's is its prediction call after the
 model is loaded.
 
@@ -143,14 +146,26 @@ def peer(args, work: str, text_dir: str) -> dict:
                     "--batch-tokens", str(args.peer_batch_tokens)],
               os.path.join(work, "joey_prepare.log"))
   out["prepare"] = _last_json(o)
-  threads = ["--threads", str(args.peer_threads)] if args.peer_threads else []
-  o, _ = _run(py + ["train", "--workdir", wd, "--minutes", str(args.minutes), *threads],
+  o, _ = _run(py + ["train", "--workdir", wd, "--minutes", str(args.minutes),
+                    *_peer_threads(args)],
               os.path.join(work, "joey_train.log"))
   out["train"] = _last_json(o)
+  return out | peer_translate(args, work, text_dir)
+
+
+def _peer_threads(args) -> list[str]:
+  return ["--threads", str(args.peer_threads)] if args.peer_threads else []
+
+
+def peer_translate(args, work: str, text_dir: str) -> dict:
+  """JoeyNMT's test-set translations (beam 5, greedy) with its trained checkpoint."""
+  py = [args.peer_python, os.path.join(HERE, "joeynmt_peer.py")]
+  wd = os.path.join(work, "joeynmt")
+  out = {}
   for beam in (5, 1):
     hyp = os.path.join(work, f"joeynmt_test_beam{beam}.de")
     o, _ = _run(py + ["translate", "--workdir", wd, "--input", os.path.join(text_dir, "test.en"),
-                      "--output", hyp, "--beam", str(beam), *threads],
+                      "--output", hyp, "--beam", str(beam), *_peer_threads(args)],
                 os.path.join(work, f"joey_translate{beam}.log"))
     out[f"beam{beam}"] = _last_json(o) | {"hyp": hyp}
   return out
@@ -180,6 +195,10 @@ def main():
                   help="JoeyNMT's batch size in (padded) tokens")
   ap.add_argument("--peer-threads", type=int, default=0,
                   help="torch threads for JoeyNMT (0: torch's default, one per core)")
+  ap.add_argument("--retranslate", action="store_true",
+                  help="keep the models an earlier run in --workdir trained (its result.json) and "
+                       "only translate and score the test set again, both sides in this run "
+                       "(e.g. after a decoding change)")
   ap.add_argument("--write", action="store_true")
   args = ap.parse_args()
   if args.minutes <= 0:
@@ -188,28 +207,43 @@ def main():
     raise SystemExit(f"peer interpreter {args.peer_python} not found: python3 -m venv .venv-bench "
                      "&& .venv-bench/bin/pip install torch==2.13.0 joeynmt==2.3.0 sacrebleu")
   work = os.path.join(args.workdir, f"{args.minutes:g}min")
-  if os.path.exists(work):
-    raise SystemExit(f"{work} exists: remove it or choose another --workdir (a benchmark "
-                     "must start both sides from scratch)")
-  os.makedirs(work)
-  load_before = os.getloadavg()
   text_dir = os.path.join(work, "text")
-  counts = export_text(args.dataset, args.data_dir, text_dir)
   test_src, test_ref = os.path.join(text_dir, "test.en"), os.path.join(text_dir, "test.de")
+  if args.retranslate:
+    result = os.path.join(work, "result.json")
+    if not os.path.exists(result):
+      raise SystemExit(f"--retranslate needs an earlier run's {result}")
+    with open(result) as f:
+      prev = json.load(f)
+    ours, joey, counts = prev["ours"], prev["joeynmt"], prev["counts"]
+    trained_on = prev.get("trained_on", "an earlier run")
+  else:
+    if os.path.exists(work):
+      raise SystemExit(f"{work} exists: remove it or choose another --workdir (a benchmark "
+                       "must start both sides from scratch)")
+    os.makedirs(work)
+    counts = export_text(args.dataset, args.data_dir, text_dir)
+    trained_on = str(datetime.date.today())
+  load_before = os.getloadavg()
 
-  ours = train_ours(args, work)
+  if not args.retranslate:
+    ours = train_ours(args, work)
   for beam in (5, 1):
     hyp = os.path.join(work, f"ours_test_beam{beam}.de")
     # The parameters the run's own final scores used ("best (step s)" or "last (step s)").
     kind = "best" if ours["scored_checkpoint"].startswith("best") else "last"
     ours[f"beam{beam}"] = translate_ours(ours["workdir"], test_src, hyp, beam, kind) | {"hyp": hyp}
-  joey = peer(args, work, text_dir)
+  if args.retranslate:
+    joey |= peer_translate(args, work, text_dir)
+  else:
+    joey = peer(args, work, text_dir)
   load_after = os.getloadavg()
   for side in (ours, joey):
     for beam in (5, 1):
       side[f"beam{beam}"] |= score(side[f"beam{beam}"]["hyp"], test_ref)
   with open(os.path.join(work, "result.json"), "w") as f:
-    json.dump({"ours": ours, "joeynmt": joey, "counts": counts}, f, indent=1)
+    json.dump({"ours": ours, "joeynmt": joey, "counts": counts, "trained_on": trained_on},
+              f, indent=1)
 
   o5, j5, o1, j1 = ours["beam5"], joey["beam5"], ours["beam1"], joey["beam1"]
   rows = [
@@ -237,7 +271,9 @@ def main():
       f"### Quality per wall-clock vs JoeyNMT ({datetime.date.today()}, {machine})",
       "",
       f"Command: `python benchmarks/quality_per_time.py --minutes {args.minutes:g} "
-      f"--dataset {args.dataset}`. {counts['train']} training pairs, {counts['test']} test "
+      f"--dataset {args.dataset}{' --retranslate' if args.retranslate else ''}`"
+      f"{f' (models trained on {trained_on}; translations and scores from this run)' if args.retranslate else ''}"
+      f". {counts['train']} training pairs, {counts['test']} test "
       f"lines. Ours: configs/default.py ({args.minutes:g}-min training budget). JoeyNMT "
       f"2.3.0 (benchmarks/joeynmt_peer.py): bidirectional LSTM 256 encoder, LSTM 256 decoder, "
       f"Luong attention, input feeding, joint sentencepiece BPE 8k, Adam 1e-3, "
