@@ -11,17 +11,12 @@ On a GPU/TPU: --config=configs/default.py:full trains the same model on the full
 en-de corpus with larger batches.
 Smoke run: --config=configs/default.py:runlocal
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import common  # noqa: E402  pylint: disable=g-import-not-at-top
+from seq2seq_jax import config_base
 
 
 def get_config(arg=None):
-  args = common.parse_arg(arg, runlocal=False, full=False)
-  c = common.base_config()
-  c.dataset = "software_l10n/en-de-small"
+  args = config_base.parse_arg(arg, runlocal=False, full=False)
+  c = config_base.base_config()  # dataset: software_l10n/en-de-small
   c.tokenizer.vocab_size = 4000  # the output layer dominates a small model's FLOPs on CPU
   c.model.update(embed_dim=256, hidden_dim=256, encoder_layers=1, decoder_layers=1,
                  bidirectional="all", attention="general", input_feeding=True, dropout=0.1)
@@ -46,5 +41,5 @@ def get_config(arg=None):
     c.eval_every_steps = 5000
     c.model.compute_dtype = "bfloat16"
   if args.runlocal:
-    common.runlocal(c)
+    config_base.runlocal(c)
   return c

@@ -3,13 +3,14 @@
 Layout under the workdir::
 
   checkpoints/<step>/   the last `keep` checkpoints (resume reads the newest)
-  best/<step>/          the single best checkpoint by validation BLEU
+  best/<step>/          the single best checkpoint by the task's selection metric
 
-Each checkpoint holds four items: ``state`` (step, params, optimizer state),
-``data`` (the grain iterator's position), ``meta`` (the run's config, the
-model config, the sha256 of every tokenizer file and ``num_seeds``) and
-``assets`` (the tokenizer files themselves, base64, so a checkpoint directory
-is self-contained for translation). A multi-seed run (``num_seeds`` N > 1)
+Each checkpoint holds these items: ``state`` (step, params, optimizer state),
+``data`` (the grain iterator's position; absent for batches generated in the step),
+``meta`` (the task, the run's config, the model config, the sha256 of every asset file
+and ``num_seeds``), ``assets`` (the files fitted on the training split -- tokenizers --
+base64, so a checkpoint directory is self-contained for inference) and ``trainer``
+(the evaluation history, so early stopping and "solved at step" resume exactly). A multi-seed run (``num_seeds`` N > 1)
 stores params and optimizer state with a leading seed axis N; checkpoints
 without ``num_seeds`` in their meta are single-seed.
 
@@ -37,16 +38,18 @@ class CheckpointMismatchError(ValueError):
   """A checkpoint belongs to a different model or tokenizer than this run."""
 
 
-def _manager(directory: str, keep: int, best: bool) -> ocp.CheckpointManager:
+def _manager(directory: str, keep: int, select_by: str | None = None,
+             mode: str = "max") -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
       max_to_keep=keep, create=True, enable_async_checkpointing=False,
-      best_fn=(lambda m: m["bleu"]) if best else None, best_mode="max")
+      best_fn=(lambda m: m[select_by]) if select_by else None, best_mode=mode)
   return ocp.CheckpointManager(
       os.path.abspath(directory), options=options,
       item_handlers={"state": ocp.StandardCheckpointHandler(),
                      "data": grain.checkpoint.CheckpointHandler(),
                      "meta": ocp.JsonCheckpointHandler(),
-                     "assets": ocp.JsonCheckpointHandler()})
+                     "assets": ocp.JsonCheckpointHandler(),
+                     "trainer": ocp.JsonCheckpointHandler()})
 
 
 def file_digests(paths: list[str]) -> dict[str, str]:
@@ -72,47 +75,55 @@ def write_assets(assets: dict[str, str], directory: str) -> list[str]:
 
 
 class Checkpointer:
-  """Saves and restores runs in `workdir` (last `keep` + best by BLEU)."""
+  """Saves and restores runs in `workdir`: the last `keep` checkpoints, and the best by
+  the task's metric `select_by` (`mode` "max" or "min")."""
 
-  def __init__(self, workdir: str, keep: int = 3):
-    self.last = _manager(os.path.join(workdir, "checkpoints"), keep, best=False)
-    self.best = _manager(os.path.join(workdir, "best"), 1, best=True)
+  def __init__(self, workdir: str, *, select_by: str, keep: int = 3,
+               mode: str = "max"):
+    if mode not in ("max", "min"):
+      raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    self.select_by, self.mode = select_by, mode
+    self.last = _manager(os.path.join(workdir, "checkpoints"), keep)
+    self.best = _manager(os.path.join(workdir, "best"), 1, select_by, mode)
 
   def save(self, step: int, state: Any, data_iter, meta: dict, asset_paths: list[str],
-           bleu: float | None = None):
-    """Saves to `checkpoints/`; also to `best/` when `bleu` beats the best so far."""
-    args = ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        data=grain.checkpoint.CheckpointSave(data_iter),
-        meta=ocp.args.JsonSave(meta),
-        assets=ocp.args.JsonSave(_assets(asset_paths)))
+           score: float | None = None, trainer: dict | None = None):
+    """Saves to `checkpoints/`; also to `best/` when `score` beats the best so far.
+    `data_iter` None: the batches need no state (generated from the step)."""
+    items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta),
+                 assets=ocp.args.JsonSave(_assets(asset_paths)),
+                 trainer=ocp.args.JsonSave(trainer or {}))
+    if data_iter is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(data_iter)
+    args = ocp.args.Composite(**items)
     self.last.save(step, args=args, force=True)
     self.last.wait_until_finished()
-    if bleu is not None:
+    if score is not None:
       best_step = self.best.best_step()
-      best_bleu = self._best_bleu()
+      best_score = self._best_score()
       if step in self.best.all_steps():
         return False  # the same step re-done after a corrupt checkpoint: identical
-      if best_step is None or best_bleu is None or bleu > best_bleu:
-        self.best.save(step, args=args, metrics={"bleu": float(bleu)}, force=True)
+      better = best_score is None or (score > best_score if self.mode == "max"
+                                      else score < best_score)
+      if best_step is None or better:
+        self.best.save(step, args=args, metrics={self.select_by: float(score)}, force=True)
         self.best.wait_until_finished()
         return True
     return False
 
-  def _best_bleu(self):
+  def _best_score(self):
     step = self.best.best_step()
     if step is None:
       return None
     metrics = self.best.metrics(step) if hasattr(self.best, "metrics") else None
-    return None if metrics is None else metrics.get("bleu")
+    return None if metrics is None else metrics.get(self.select_by)
 
   def restore_latest(self, abstract_state: Any, data_iter, meta: dict):
     """Restores the newest complete checkpoint into `data_iter` and a new state.
 
-    Returns (state, step) or (None, None) when there is none. Unreadable
-    checkpoints are skipped with a warning; a checkpoint whose model config,
-    tokenizer or number of seeds differs from `meta` raises
-    CheckpointMismatchError naming the field.
+    Returns (state, step, trainer) or (None, None, None) when there is none. Unreadable
+    checkpoints are skipped with a warning; a checkpoint whose task, model config, assets
+    or number of seeds differs from `meta` raises CheckpointMismatchError naming the field.
     """
     for step in sorted(self.last.all_steps(), reverse=True):
       try:
@@ -127,17 +138,19 @@ class Checkpointer:
       # Before the state restore: a state stacked for another number of seeds would
       # fail to restore and be mistaken for a corrupt checkpoint.
       check_same_num_seeds(saved_meta, meta, where=f"checkpoint step {step}")
+      items = dict(state=ocp.args.StandardRestore(abstract_state),
+                   trainer=ocp.args.JsonRestore())
+      if data_iter is not None:
+        items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
       try:
-        restored = self.last.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
-            data=grain.checkpoint.CheckpointRestore(data_iter)))
+        restored = self.last.restore(step, args=ocp.args.Composite(**items))
       except Exception as e:  # pylint: disable=broad-except
         aside = self._set_aside(step)
         logging.warning("Skipping corrupt checkpoint at step %d (%s: %s); moved it to %s "
                         "and trying an earlier one.", step, type(e).__name__, e, aside)
         continue
-      return restored["state"], step
-    return None, None
+      return restored["state"], step, restored["trainer"] or {}
+    return None, None, None
 
   def _set_aside(self, step: int) -> str:
     """Renames a bad step directory (kept for inspection, invisible to orbax)."""
@@ -155,12 +168,16 @@ class Checkpointer:
 # Model fields that change memory use or speed but neither the parameters nor the math:
 # a run may resume, or a checkpoint be loaded, with another value (or from a checkpoint
 # written before the field existed).
-EXECUTION_ONLY_FIELDS = ("remat_chunk",)
+EXECUTION_ONLY_FIELDS = ("remat_chunk", "fused_lstm")
 
 
 def check_compatible(saved: dict, current: dict, where: str):
-  """Refuses a checkpoint made with another model config or tokenizer."""
-  for section in ("model", "tokenizer_sha256"):
+  """Refuses a checkpoint made for another task, model config or asset files."""
+  a, b = saved.get("task", "translation"), current.get("task", "translation")
+  if a != b:
+    raise CheckpointMismatchError(f"{where} was made for task {a!r}, not {b!r}. Use a "
+                                  "fresh --workdir or the original config.")
+  for section in ("model", "assets_sha256"):
     a, b = saved.get(section, {}), current.get(section, {})
     if section == "model":
       a, b = ({k: v for k, v in d.items() if k not in EXECUTION_ONLY_FIELDS} for d in (a, b))
@@ -169,7 +186,7 @@ def check_compatible(saved: dict, current: dict, where: str):
     diffs = [f"{k}: checkpoint={a.get(k)!r} vs run={b.get(k)!r}"
              for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     raise CheckpointMismatchError(
-        f"{where} was made with a different {section.replace('_sha256', ' files')}: "
+        f"{where} was made with a different {section.replace('_sha256', ' (tokenizer) files')}: "
         + "; ".join(diffs) + ". Use a fresh --workdir or the original config.")
 
 

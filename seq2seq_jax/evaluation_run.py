@@ -8,7 +8,8 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import analysis, translator as tr_lib
+from seq2seq_jax import analysis
+from seq2seq_jax.inference import predictor
 from seq2seq_jax.data import sources
 
 
@@ -25,9 +26,9 @@ def _target_word_counts(name, data_dir, src_lang, tgt_lang, max_lines=200_000):
 
 def evaluate_run(workdirs, split: str, out_dir: str, *, checkpoint="best", beam=5, alpha=0.6,
                  beta=0.0, limit=0, heatmaps=3) -> dict:
-  tr = tr_lib.load_translator(workdirs, checkpoint)
+  tr = predictor.load_predictor(workdirs, checkpoint)
   first = workdirs if isinstance(workdirs, str) else workdirs[0]
-  run_cfg = tr_lib.run_config(first, checkpoint)
+  run_cfg = predictor.run_config(first, checkpoint)
   data = sources.load_parallel(run_cfg["dataset"], split, run_cfg["src_lang"],
                                run_cfg["tgt_lang"], data_dir=run_cfg.get("data_dir"))
   n = len(data) if not limit else min(limit, len(data))

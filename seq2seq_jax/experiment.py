@@ -26,16 +26,9 @@ import time
 
 import numpy as np
 
+from seq2seq_jax import trainer
+
 SIZES = ("tiny", "cpu", "full")
-
-
-def train_any(config, workdir: str) -> dict:
-  """Trains one config: long-lag tasks (config.task == 'synthetic') or seq2seq."""
-  if config.get("task", "seq2seq") == "synthetic":
-    from seq2seq_jax import synthetic_train  # pylint: disable=g-import-not-at-top
-    return synthetic_train.train_and_evaluate(config, workdir)
-  from seq2seq_jax import train  # pylint: disable=g-import-not-at-top
-  return train.train_and_evaluate(config, workdir)
 
 
 def load_experiment(exp_dir: str):
@@ -91,7 +84,7 @@ def run(exp_dir: str, size: str, workdir: str, *, variants=None, overrides: dict
     else:
       print(f"[{v}] training in {wd}", flush=True)
       t0 = time.time()
-      train_any(config, wd)
+      trainer.train_and_evaluate(config, wd)
       with open(wall_path, "w") as f:  # wall time of the run that finished, incl. evaluation
         json.dump({"seconds": time.time() - t0}, f)
     with open(done) as f:
@@ -243,13 +236,11 @@ def bleu_by_length(configs: dict, workdir: str, out_dir: str, size: str) -> dict
   """Test BLEU per source-length bucket (words), mean and std over seeds."""
   from seq2seq_jax import analysis  # pylint: disable=g-import-not-at-top
   from seq2seq_jax import evaluation  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import train  # pylint: disable=g-import-not-at-top
   from seq2seq_jax.data import sources  # pylint: disable=g-import-not-at-top
   out, plotted = {}, {}
   for v, config in configs.items():
     test = sources.load_parallel(config.dataset, "test", config.src_lang, config.tgt_lang,
                                  data_dir=config.data_dir)
-    test = train._head(test, None)  # pylint: disable=protected-access
     srcs = [test[i][0] for i in range(len(test))]
     refs = [test[i][1] for i in range(len(test))]
     per_seed, long_bleu = [], []
@@ -287,7 +278,7 @@ ALPHAS = (0.0, 0.6, 1.0)
 def beam_sweep(configs: dict, workdir: str, out_dir: str, size: str) -> dict:
   """Validation BLEU for beam widths x GNMT length-penalty alphas, per variant and seed."""
   from seq2seq_jax import evaluation  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import translator as tr  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.inference import predictor  # pylint: disable=g-import-not-at-top
   from seq2seq_jax.data import sources  # pylint: disable=g-import-not-at-top
   out = {}
   for v, config in configs.items():
@@ -299,7 +290,7 @@ def beam_sweep(configs: dict, workdir: str, out_dir: str, size: str) -> dict:
     srcs = [valid[i][0] for i in range(n)]
     refs = [valid[i][1] for i in range(n)]
     num_seeds = max(1, int(config.get("num_seeds", 1)))
-    translators = [_translator(tr, os.path.join(workdir, v), s, num_seeds,
+    translators = [_translator(predictor, os.path.join(workdir, v), s, num_seeds,
                                config.get("final_checkpoint", "best"))
                    for s in range(num_seeds)]
     grid = []
@@ -317,12 +308,12 @@ def beam_sweep(configs: dict, workdir: str, out_dir: str, size: str) -> dict:
   return out
 
 
-def _translator(tr, wd: str, seed_index: int, num_seeds: int, checkpoint: str):
+def _translator(predictor, wd: str, seed_index: int, num_seeds: int, checkpoint: str):
   """The checkpoint the final scores came from (config.final_checkpoint), so the sweep
   and the README's test numbers describe the same parameters."""
   if num_seeds == 1:
-    return tr.load_translator(wd, checkpoint)
-  return tr.load_translator(wd, checkpoint, seed_index=seed_index)
+    return predictor.load_predictor(wd, checkpoint)
+  return predictor.load_predictor(wd, checkpoint, seed_index=seed_index)
 
 
 def _plot_beam_sweep(grid, path, title):

@@ -7,8 +7,8 @@
       --workdir=workdir/sutskever2014 [--variants=forward,reversed] [--set=data_dir=/data]
 
 This is the only module that defines flags; everything else is functions
-(`train.train_and_evaluate(config, workdir)`, `experiment.run(...)`) that tests
-and notebooks call.
+(`trainer.train_and_evaluate(config, workdir)`, `experiment.run(...)`) that tests
+and notebooks call. `config.task` picks the task (`seq2seq_jax.tasks`).
 """
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -56,17 +56,10 @@ def main(argv):
     return
   if FLAGS.config is None:
     raise app.UsageError("--config (or --experiment) is required")
-  from seq2seq_jax import experiment  # pylint: disable=g-import-not-at-top  (after flag parsing)
-  final = experiment.train_any(FLAGS.config, FLAGS.workdir)
-  for split in ("validation", "test"):
-    if isinstance(final.get(split), dict):
-      r = final[split]
-      print(f"{split}: BLEU {r['bleu']:.2f}  chrF2 {r['chrf']:.2f}  ppl {r['ppl']:.2f}")
-      print(f"  {r['bleu_signature']}\n  {r['chrf_signature']}")
-  if "error_rate" in final:
-    print(f"test error rate per seed: {final['error_rate']}  (solved at steps "
-          f"{final['solved_step']})")
-
+  from seq2seq_jax import tasks, trainer  # pylint: disable=g-import-not-at-top  (after flags)
+  final = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  for line in tasks.get(FLAGS.config.get("task", "translation")).summary_lines(final):
+    print(line)
 
 if __name__ == "__main__":
   app.run(main)

@@ -84,6 +84,9 @@ class ModelConfig:
       this many steps (``recurrent.remat_scan``): the same values and gradients,
       memory O(T/chunk + chunk) instead of O(T) per layer, for one more forward pass.
       ~sqrt(T) is the memory optimum; for very long sequences.
+    fused_lstm: a float32 LSTM layer scans through ``nn.fused_lstm.lstm_scan`` (a
+      hand-written backward pass); False differentiates the plain scan. Same values to
+      float32 rounding; a field (not a global) so that compiled functions see it.
   """
   src_vocab_size: int
   tgt_vocab_size: int
@@ -106,6 +109,7 @@ class ModelConfig:
   compute_dtype: str = "float32"
   forget_bias: float = 1.0
   remat_chunk: int = 0
+  fused_lstm: bool = True
 
   def __post_init__(self):
     def bad(msg):
@@ -323,7 +327,7 @@ class Seq2Seq:
         self.cell, layers, emb_SxBxE, src_len_B,
         bidirectional=c.encoder_bidirectional(), residual_start=c.residual_start,
         dropout_rate=c.dropout, key=key, deterministic=deterministic,
-        remat_chunk=c.remat_chunk)
+        remat_chunk=c.remat_chunk, fused_lstm=c.fused_lstm)
     memory = out_SxBxH.transpose(1, 0, 2)
     keys = (attn_lib.precompute(c.attention, p.get("attention", {}), memory)
             if c.has_attention else memory)
@@ -453,7 +457,8 @@ class Seq2Seq:
     out_TxBxH, _ = recurrent.run_stack(
         self.cell, layers, emb_TxBxE, None, bidirectional=(False,) * c.decoder_layers,
         residual_start=c.residual_start, carries0=carry0.rnn, dropout_rate=c.dropout,
-        key=key, deterministic=deterministic, remat_chunk=c.remat_chunk)
+        key=key, deterministic=deterministic, remat_chunk=c.remat_chunk,
+        fused_lstm=c.fused_lstm)
     top_BxTxH = out_TxBxH.transpose(1, 0, 2)
     B, T = top_BxTxH.shape[:2]
     if not c.has_attention:

@@ -31,10 +31,10 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
   compilation_cache.enable()  # later runs load compiled programs instead of recompiling
-  from seq2seq_jax import translator  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.inference import predictor  # pylint: disable=g-import-not-at-top
   if FLAGS.nbest < 1 or FLAGS.beam < 1:
     raise app.UsageError("--beam and --nbest must be >= 1")
-  tr = translator.load_translator(FLAGS.workdir, FLAGS.checkpoint)
+  tr = predictor.load_predictor(FLAGS.workdir, FLAGS.checkpoint)
   lines = [line.rstrip("\n") for line in sys.stdin]
   results = tr.translate(lines, beam=FLAGS.beam, alpha=FLAGS.alpha, beta=FLAGS.beta,
                          nbest=FLAGS.nbest, batch_size=FLAGS.batch_size)

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import beam_search as bs
 from seq2seq_jax import decoding
 from seq2seq_jax import model as model_lib
+from seq2seq_jax.decoding import beam_search as bs
 
 BOS, EOS = 1, 2
 
@@ -116,36 +116,3 @@ def test_nbest_larger_than_beam_is_an_error():
   m, params = make()
   with pytest.raises(ValueError, match="nbest"):
     bs.beam_search(m, params, SRC, SRC_LEN, beam=2, nbest=3, max_len=5, bos_id=BOS, eos_id=EOS)
-
-
-def test_ensemble_of_copies_equals_the_single_model():
-  from seq2seq_jax import ensemble
-  m, params = make()
-  ens = ensemble.Ensemble(m)
-  stacked = ensemble.stack_params([params, params, params])
-  kw = dict(beam=3, max_len=10, bos_id=BOS, eos_id=EOS, nbest=3, beta_B=jnp.full((3,), 0.2))
-  one = bs.beam_search(m, params, SRC, SRC_LEN, **kw)
-  three = bs.beam_search(ens, stacked, SRC, SRC_LEN, **kw)
-  np.testing.assert_array_equal(three["tokens"], one["tokens"])
-  np.testing.assert_allclose(three["scores"], one["scores"], atol=1e-5)
-  g1 = decoding.greedy(m, params, SRC, SRC_LEN, max_len=10, bos_id=BOS, eos_id=EOS)
-  g3 = decoding.greedy(ens, stacked, SRC, SRC_LEN, max_len=10, bos_id=BOS, eos_id=EOS)
-  np.testing.assert_array_equal(g3[0], g1[0])
-
-
-def test_ensemble_averages_probabilities_of_different_models():
-  from seq2seq_jax import ensemble
-  m, p1 = make(seed=1)
-  _, p2 = make(seed=2)
-  ens = ensemble.Ensemble(m)
-  stacked = ensemble.stack_params([p1, p2])
-  enc = ens.encode(stacked, SRC, SRC_LEN)
-  _, logp, _ = ens.decode_step(stacked, ens.init_carry(stacked, enc), jnp.full((3,), BOS), enc)
-  probs = []
-  for p in (p1, p2):
-    e = m.encode(p, SRC, SRC_LEN)
-    _, lo, _ = m.decode_step(p, m.init_carry(p, e), jnp.full((3,), BOS), e)
-    probs.append(jax.nn.softmax(lo))
-  np.testing.assert_allclose(jnp.exp(logp), (probs[0] + probs[1]) / 2, atol=1e-6)
-  avg = ensemble.average_params([p1, p2])
-  np.testing.assert_allclose(avg["output"]["b_out"], (p1["output"]["b_out"] + p2["output"]["b_out"]) / 2)

@@ -77,3 +77,21 @@ def test_static_output_len_is_the_largest_per_example_limit():
     assert T == int(limits.max()), (S, max_len)
   assert decoding.static_output_len(16, max_len=48) == 42
   assert decoding.static_output_len(48, max_len=256) == 106
+
+
+def test_seq2seq_and_ensemble_implement_the_decoding_protocol(model_and_params):
+  from seq2seq_jax.decoding import ensemble
+  m, p = model_and_params
+  members = ensemble.stack_params([p, p, p])
+  for model, params in ((m, p), (ensemble.Ensemble(m), members)):
+    assert isinstance(model, decoding.DecodeModel)
+    enc = model.encode(params, SRC, SRC_LEN)
+    carry = model.init_carry(params, enc)
+    assert isinstance(enc, decoding.SourceEncoding)
+    assert isinstance(carry, decoding.DecoderState)
+    carry, logits, attn = model.decode_step(params, carry, jnp.full((2,), BOS), enc)
+    assert isinstance(carry, decoding.DecoderState)
+    assert logits.shape == (2, 13) and logits.dtype == jnp.float32
+    assert attn.shape == carry.coverage_BxS.shape == enc.src_mask_BxS.shape == (2, 5)
+  assert not isinstance(m.cfg, decoding.DecodeModel)
+  assert not isinstance(carry, decoding.SourceEncoding)

@@ -110,9 +110,7 @@ def test_dropout_is_inverted_and_zeroes_about_the_rate():
 
 @pytest.mark.parametrize("name,fused", [("lstm", True), ("lstm", False), ("gru", False)])
 @pytest.mark.parametrize("chunk", [2, 3, 7])  # 3 does not divide T=7: a shorter last chunk
-def test_rematerialised_scan_gives_the_same_values_and_gradients(name, fused, chunk,
-                                                                  monkeypatch):
-  monkeypatch.setattr(recurrent, "USE_FUSED_LSTM", fused)
+def test_rematerialised_scan_gives_the_same_values_and_gradients(name, fused, chunk):
   cell = cells.get_cell(name)
   p = cells.init_params(name, jax.random.key(1), E, H)
   p2 = {"fwd": cells.init_params(name, jax.random.key(2), H, H // 2),
@@ -121,7 +119,7 @@ def test_rematerialised_scan_gives_the_same_values_and_gradients(name, fused, ch
 
   def loss(p, x, chunk):
     h, final = recurrent.run_stack(cell, [p, p2], x, lengths, bidirectional=(False, True),
-                                   remat_chunk=chunk)
+                                   remat_chunk=chunk, fused_lstm=fused)
     return jnp.sum(h * jnp.cos(h)) + sum(jnp.sum(jnp.sin(f)) for f in jax.tree.leaves(final))
 
   ref_val, ref_grads = jax.value_and_grad(loss, argnums=(0, 1))(p, x, 0)

@@ -12,8 +12,9 @@ import subprocess
 import pytest
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import l10n_extract as lx
-from seq2seq_jax.data import software_l10n
+from seq2seq_jax.datasets.software_l10n import (alignment, builder, catalogs, cleaning, debs,
+                                                documents, extract, packages)
+from seq2seq_jax.datasets.software_l10n import splits as split_lib
 import l10n_fixtures as fx
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
@@ -31,11 +32,11 @@ def test_parse_mo_keeps_singular_first_form_and_strips_context(tmp_path):
        "msgstr_plural": {0: "Eine Datei", 1: "%d Dateien"}},
       {"msgid": "Not translated", "msgstr": ""},
   ])
-  entries = lx.parse_mo((tmp_path / "x.mo").read_bytes(), path)
+  entries = catalogs.parse_mo((tmp_path / "x.mo").read_bytes(), path)
   assert sorted(entries) == sorted([
-      lx.CatalogEntry("", "Open the file", "Datei öffnen"),
-      lx.CatalogEntry("menu", "Open", "Öffnen"),
-      lx.CatalogEntry("", "One file", "Eine Datei"),
+      catalogs.CatalogEntry("", "Open the file", "Datei öffnen"),
+      catalogs.CatalogEntry("menu", "Open", "Öffnen"),
+      catalogs.CatalogEntry("", "One file", "Eine Datei"),
   ])  # header and untranslated entries dropped
 
 
@@ -51,8 +52,8 @@ def test_parse_mo_big_endian_and_latin1():
   originals = b"".join(struct.pack(">II", *offsets[2 * i]) for i in range(n))
   translations = b"".join(struct.pack(">II", *offsets[2 * i + 1]) for i in range(n))
   mo = struct.pack(">IIIIIII", 0x950412DE, 0, n, header, header + 8 * n, 0, 0)
-  entries = lx.parse_mo(mo + originals + translations + data)
-  assert entries == [lx.CatalogEntry("", "Green", "Grün")]
+  entries = catalogs.parse_mo(mo + originals + translations + data)
+  assert entries == [catalogs.CatalogEntry("", "Green", "Grün")]
 
 
 @pytest.mark.parametrize("data, problem", [
@@ -61,8 +62,8 @@ def test_parse_mo_big_endian_and_latin1():
     (struct.pack("<7I", 0x950412DE, 0, 5, 28, 68, 0, 0), "truncated"),
 ])
 def test_parse_mo_corrupt_names_file_and_problem(data, problem):
-  with pytest.raises(lx.L10nFormatError, match=f"broken.mo: .*{problem}"):
-    lx.parse_mo(data, "broken.mo")
+  with pytest.raises(catalogs.L10nFormatError, match=f"broken.mo: .*{problem}"):
+    catalogs.parse_mo(data, "broken.mo")
 
 
 # ----------------------------------------------------------------------------- .qm
@@ -75,10 +76,11 @@ def test_parse_qm_reads_generated_catalog():
       ("Dialog", "Unfinished message", [None], ""),
       ("Dialog", "Smile 😀 please", ["Lächeln 😀 bitte"], ""),
   ])
-  assert lx.parse_qm(data) == [
-      lx.CatalogEntry("MainWindow", "&Open the file", "&Datei öffnen"),
-      lx.CatalogEntry("Dialog", "%n files", "%n Datei"),  # first plural form
-      lx.CatalogEntry("Dialog", "Smile 😀 please", "Lächeln 😀 bitte"),  # UTF-16 surrogates
+  assert catalogs.parse_qm(data) == [
+      catalogs.CatalogEntry("MainWindow", "&Open the file", "&Datei öffnen"),
+      catalogs.CatalogEntry("Dialog", "%n files", "%n Datei"),  # first plural form
+      # UTF-16 surrogates:
+      catalogs.CatalogEntry("Dialog", "Smile 😀 please", "Lächeln 😀 bitte"),
   ]
 
 
@@ -86,7 +88,7 @@ def test_parse_qm_without_source_text_yields_nothing():
   # A stripped .qm (lrelease -compress style): translation and context only.
   body = b"\x03" + struct.pack(">I", 4) + "Ja".encode("utf-16-be") + b"\x07\x00\x00\x00\x01C\x01"
   data = fx.qm_bytes([]) + bytes([0x69]) + struct.pack(">I", len(body)) + body
-  assert lx.parse_qm(data) == []
+  assert catalogs.parse_qm(data) == []
 
 
 @pytest.mark.parametrize("mutate, problem", [
@@ -96,8 +98,8 @@ def test_parse_qm_without_source_text_yields_nothing():
 ])
 def test_parse_qm_corrupt_names_file_and_problem(mutate, problem):
   data = fx.qm_bytes([("C", "Source text here", ["Quelltext hier"], "")])
-  with pytest.raises(lx.L10nFormatError, match=f"bad.qm: .*{problem}"):
-    lx.parse_qm(mutate(data), "bad.qm")
+  with pytest.raises(catalogs.L10nFormatError, match=f"bad.qm: .*{problem}"):
+    catalogs.parse_qm(mutate(data), "bad.qm")
 
 
 # ----------------------------------------------------------------------------- documents
@@ -105,7 +107,7 @@ def test_parse_qm_corrupt_names_file_and_problem(mutate, problem):
 
 def test_lohelp_paragraphs_by_id_with_default_platform_variant():
   html = fx.lohelp_html("en-US", {"par_id1": 'Choose <span class="menuitem">File - Open</span>.'})
-  paragraphs = lx.lohelp_paragraphs(html)
+  paragraphs = documents.lohelp_paragraphs(html)
   assert paragraphs["par_id1"] == "Choose File - Open."
   assert paragraphs["hd_id1"] == "Heading"
   assert paragraphs["par_id99"] == "Ctrl+O"  # MAC variant skipped
@@ -115,38 +117,39 @@ def test_html_blocks_skips_head_script_and_code():
   html = ("<html><head><title>T</title></head><body><h1>Title here</h1><p>First <b>bold</b>"
           "\n text.</p><pre>code block</pre><ul><li>Item one</li><li>Item two</li></ul>"
           "<script>var a = 1;</script></body></html>")
-  assert lx.html_blocks(html) == ["Title here", "First bold text.", "Item one", "Item two"]
+  assert documents.html_blocks(html) == ["Title here", "First bold text.", "Item one", "Item two"]
 
 
 def test_mallard_blocks_joins_key_sequences_and_skips_credits():
   page = ('<page xmlns="http://projectmallard.org/1.0/"><info><credit><name>Ann</name></credit>'
           "<desc>Short description.</desc></info><title>Title</title><p>Press "
           "<keyseq><key>Ctrl</key><key>C</key></keyseq> to copy.</p><screen>ls</screen></page>")
-  assert lx.mallard_blocks(page.encode()) == ["Short description.", "Title",
-                                              "Press Ctrl+C to copy."]
-  with pytest.raises(lx.L10nFormatError, match="x.page: malformed"):
-    lx.mallard_blocks(b"<page><p>unclosed", "x.page")
+  assert documents.mallard_blocks(page.encode()) == ["Short description.", "Title",
+                                                     "Press Ctrl+C to copy."]
+  with pytest.raises(catalogs.L10nFormatError, match="x.page: malformed"):
+    documents.mallard_blocks(b"<page><p>unclosed", "x.page")
 
 
 def test_kde_cache_pages():
   import bz2
   data = bz2.compress(b'<FILENAME filename="index.html"><p>A</p></FILENAME>'
                       b'<FILENAME filename="b.html"><p>B</p></FILENAME>')
-  assert lx.kde_cache_pages(data) == {"index.html": "<p>A</p>", "b.html": "<p>B</p>"}
+  assert documents.kde_cache_pages(data) == {"index.html": "<p>A</p>", "b.html": "<p>B</p>"}
 
 
 def test_split_sentences_respects_abbreviations():
   text = "Open the file, e.g. a text. Then save it! Klicken Sie z. B. hier. Done"
-  assert lx.split_sentences(text) == ["Open the file, e.g. a text.", "Then save it!",
-                                      "Klicken Sie z. B. hier.", "Done"]
+  assert alignment.split_sentences(text) == ["Open the file, e.g. a text.", "Then save it!",
+                                             "Klicken Sie z. B. hier.", "Done"]
 
 
 def test_gale_church_aligns_one_to_one_and_merges():
-  beads = lx.gale_church([20, 30, 40, 25], [22, 31, 15, 44, 12, 14], ratio=1.0)
+  beads = alignment.gale_church([20, 30, 40, 25], [22, 31, 15, 44, 12, 14], ratio=1.0)
   assert beads == [((0,), (0,)), ((1,), (1,)), ((2,), (2, 3)), ((3,), (4, 5))]
-  assert lx.gale_church([50, 10], [], ratio=1.0) == [((0,), ()), ((1,), ())]
+  assert alignment.gale_church([50, 10], [], ratio=1.0) == [((0,), ()), ((1,), ())]
   long = list(range(10, 400, 3))  # long documents use a band around the diagonal
-  assert lx.gale_church(long, [2 * x for x in long]) == [((i,), (i,)) for i in range(len(long))]
+  assert alignment.gale_church(long, [2 * x for x in long]) == [
+      ((i,), (i,)) for i in range(len(long))]
 
 
 def test_align_blocks_pairs_sentences_and_rejects_resorted_lists():
@@ -154,20 +157,20 @@ def test_align_blocks_pairs_sentences_and_rejects_resorted_lists():
         "A third block of text with more words in it."]
   de = ["Der erste Absatz steht hier. Er hat zwei Sätze.", "Kurzer Überschriftentext",
         "Ein dritter Textblock mit mehr Wörtern darin."]
-  assert lx.align_blocks(en, de) == [
+  assert alignment.align_blocks(en, de) == [
       ("The first paragraph is here.", "Der erste Absatz steht hier."),
       ("It has two sentences.", "Er hat zwei Sätze."), (en[1], de[1]), (en[2], de[2])]
   # An index sorted differently in each language: lengths match, content does not.
   names = "Alpha Bravo Delta Hotel India Oscar Romeo Sugar Tango Vodka Whisk Zebra".split()
   index_en = [f"Layer mode {n}" for n in names]
   index_de = [f"Ebenenmodus {n}" for n in names]
-  assert len(lx.align_blocks(index_en, index_de, min_anchor_share=0.3)) == 12
-  assert len(lx.align_blocks(index_en, index_de[::-1])) == 12  # lengths alone are fooled
-  assert lx.align_blocks(index_en, index_de[::-1], min_anchor_share=0.3) == []
+  assert len(alignment.align_blocks(index_en, index_de, min_anchor_share=0.3)) == 12
+  assert len(alignment.align_blocks(index_en, index_de[::-1])) == 12  # lengths alone are fooled
+  assert alignment.align_blocks(index_en, index_de[::-1], min_anchor_share=0.3) == []
   # Few shared words but lengths that track each other: a normal, fully translated page.
   varied_en = [" ".join(["word"] * k) for k in range(1, 11)]
   varied_de = [" ".join(["Wort"] * k) for k in range(1, 11)]
-  assert len(lx.align_blocks(varied_en, varied_de, min_anchor_share=0.3)) == 10
+  assert len(alignment.align_blocks(varied_en, varied_de, min_anchor_share=0.3)) == 10
 
 
 # ----------------------------------------------------------------------------- cleaning
@@ -184,17 +187,18 @@ def test_align_blocks_pairs_sentences_and_rejects_resorted_lists():
     ("expected %<;%> here", "expected ‘;’ here"),
 ])
 def test_normalize(raw, expected):
-  assert lx.normalize(raw) == expected
+  assert cleaning.normalize(raw) == expected
 
 
 def test_normalize_pair_conventions():
-  assert lx.clean_pair("Set the default_value option", "Setze die Option default_value") is None
-  assert lx.clean_pair("Save _As a new file", "Speichern _unter als neue Datei") == (
+  assert cleaning.clean_pair("Set the default_value option",
+                             "Setze die Option default_value") is None
+  assert cleaning.clean_pair("Save _As a new file", "Speichern _unter als neue Datei") == (
       "Save As a new file", "Speichern unter als neue Datei")
-  assert lx.normalize_pair("Persian month|Khordad", "Chordād") == ("Khordad", "Chordād")
-  assert lx.normalize_pair("More Languages ...|M", "Weitere Sprachen ...|W") == (
+  assert cleaning.normalize_pair("Persian month|Khordad", "Chordād") == ("Khordad", "Chordād")
+  assert cleaning.normalize_pair("More Languages ...|M", "Weitere Sprachen ...|W") == (
       "More Languages ...", "Weitere Sprachen ...")
-  assert lx.normalize_pair("12.1.2. Setting up RAID", "12.1.2. RAID einrichten") == (
+  assert cleaning.normalize_pair("12.1.2. Setting up RAID", "12.1.2. RAID einrichten") == (
       "Setting up RAID", "RAID einrichten")
 
 
@@ -221,18 +225,18 @@ def test_normalize_pair_conventions():
      "klicken und den Dialog bestätigen", "", "ratio"),
 ])
 def test_reject_reason(en, tgt, context, reason):
-  assert lx.reject_reason(en, tgt, context) == reason
+  assert cleaning.reject_reason(en, tgt, context) == reason
 
 
 def test_numbers_ignore_decimal_separator_and_order():
-  assert lx.reject_reason("Scale by 0.5 then 2 times", "2-mal, dann um 0,5 skalieren") is None
+  assert cleaning.reject_reason("Scale by 0.5 then 2 times", "2-mal, dann um 0,5 skalieren") is None
 
 
 # ----------------------------------------------------------------------------- dedup / split
 
 
 def _p(en, tgt, package="pkg"):
-  return lx.Pair(en, tgt, package, "mo")
+  return extract.Pair(en, tgt, package, "mo")
 
 
 def test_dedup_keeps_most_frequent_translation_independent_of_order():
@@ -240,28 +244,28 @@ def test_dedup_keeps_most_frequent_translation_independent_of_order():
            _p("Open file", "Datei öffnen", "a"), _p("Close all", "Alle schließen", "c")]
   expected = [_p("Close all", "Alle schließen", "c"), _p("Open File", "Datei öffnen", "b")]
   # The tie between the two English spellings goes to the smaller string ("Open File").
-  assert lx.dedup(pairs) == expected
-  assert lx.dedup(pairs[::-1]) == expected
+  assert split_lib.dedup(pairs) == expected
+  assert split_lib.dedup(pairs[::-1]) == expected
 
 
 def test_split_is_deterministic_and_disjoint():
   pairs = [_p(en, tgt) for en, tgt in fx.sentences("de", 0, 300)]
-  splits = lx.split_pairs(pairs, 10, 10, "s", held_out_fraction=0.2)
+  splits = split_lib.split_pairs(pairs, 10, 10, "s", held_out_fraction=0.2)
   assert [len(splits[s]) for s in ("test", "validation")] == [10, 10]
-  assert splits == lx.split_pairs(list(reversed(pairs)), 10, 10, "s", 0.2)
+  assert splits == split_lib.split_pairs(list(reversed(pairs)), 10, 10, "s", 0.2)
   keys = [{p.en for p in split} for split in splits.values()]
   assert len(set.union(*keys)) == sum(map(len, keys))
   # The candidates beyond test + validation (hash below 0.2) are left out, not trained on.
   assert 300 * 0.1 < 300 - len(keys[0] | keys[1] | keys[2]) < 300 * 0.3
-  assert lx.split_pairs(pairs, 10, 10, "other", 0.2)["test"] != splits["test"]
+  assert split_lib.split_pairs(pairs, 10, 10, "other", 0.2)["test"] != splits["test"]
 
 
 def test_split_shares_few_candidates_and_never_leaves_a_split_empty():
   pairs = [_p(en, tgt) for en, tgt in fx.sentences("de", 0, 100)]
-  splits = lx.split_pairs(pairs, 1000, 1000, "s", held_out_fraction=0.1)
+  splits = split_lib.split_pairs(pairs, 1000, 1000, "s", held_out_fraction=0.1)
   assert 0 < len(splits["test"]) - len(splits["validation"]) + 1 <= 2  # shared evenly
   assert len(splits["train"]) + len(splits["test"]) + len(splits["validation"]) == 100
-  tiny = lx.split_pairs(pairs[:3], 1000, 1000, "s", held_out_fraction=0.0001)
+  tiny = split_lib.split_pairs(pairs[:3], 1000, 1000, "s", held_out_fraction=0.0001)
   assert [len(tiny[s]) for s in ("train", "validation", "test")] == [1, 1, 1]
 
 
@@ -269,8 +273,8 @@ def test_split_shares_few_candidates_and_never_leaves_a_split_empty():
 def test_split_stable_when_packages_are_added_or_removed(salt):
   base = [_p(en, tgt, "old") for en, tgt in fx.sentences("de", 0, 250)]
   new = [_p(en, tgt, "new") for en, tgt in fx.sentences("de", 250, 100)]
-  before = lx.split_pairs(base, 8, 8, salt, held_out_fraction=0.1)
-  after = lx.split_pairs(base + new, 8, 8, salt, held_out_fraction=0.1)
+  before = split_lib.split_pairs(base, 8, 8, salt, held_out_fraction=0.1)
+  after = split_lib.split_pairs(base + new, 8, 8, salt, held_out_fraction=0.1)
   ens = {name: {p.en for p in split} for name, split in before.items()}
   ens_after = {name: {p.en for p in split} for name, split in after.items()}
   assert ens["train"] == ens_after["train"] - {p.en for p in new}  # train never changes
@@ -282,24 +286,24 @@ def test_split_stable_when_packages_are_added_or_removed(salt):
 
 
 def test_tar_patterns_and_find_jobs(tmp_path):
-  patterns = lx.tar_patterns("de")
+  patterns = extract.tar_patterns("de")
   assert "*/de/LC_MESSAGES/*.mo" in patterns
   assert "*usr/share/libreoffice/help/en-US/*.html" in patterns
   trees = fx.make_trees(str(tmp_path), "de")
-  jobs = lx.find_jobs(trees, "de")
+  jobs = extract.find_jobs(trees, "de")
   by_origin = {(j.origin, j.package) for j in jobs}
   assert by_origin == {("mo", "app-data"), ("mo", "broken-data"), ("qm", "qtapp"),
                        ("qm", "broken-data"), ("lohelp", "office-help-de"),
                        ("mallard", "user-docs")}
   lohelp = next(j for j in jobs if j.origin == "lohelp")
   assert lohelp.en_path.endswith("help/en-US/text/shared/x.html")
-  assert lx.find_jobs(trees, "fr") == []
+  assert extract.find_jobs(trees, "fr") == []
 
 
 def test_extract_tree_pairs_cleans_and_skips_corrupt_files(tmp_path, caplog):
   trees = fx.make_trees(str(tmp_path), "de", count=60)
   with caplog.at_level(logging.WARNING):
-    pairs, stats = lx.extract_tree_pairs(trees, "de")
+    pairs, stats = extract.extract_tree_pairs(trees, "de")
   assert "b.mo" in caplog.text and "b_de.qm" in caplog.text
   assert stats["bad_file"] == 2
   got = {(p.en, p.tgt, p.package) for p in pairs}
@@ -328,19 +332,19 @@ def test_unpack_deb_extracts_only_needed_files_and_caches(tmp_path, monkeypatch,
   fx.write_file(str(tree / "usr/bin/app"), b"#!/bin/sh\n")
   deb = fx.build_deb(str(tree), str(tmp_path), "app-data")
   dest = str(tmp_path / "out")
-  assert software_l10n.unpack_deb(deb, dest, lx.tar_patterns("de"))
+  assert debs.unpack_deb(deb, dest, extract.tar_patterns("de"))
   files = sorted(os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest)
                  for f in fs)
   assert files == [".software_l10n_unpacked", "usr/share/locale/de/LC_MESSAGES/app.mo"]
   calls = []
-  monkeypatch.setattr(software_l10n.subprocess, "Popen", lambda *a, **k: calls.append(a))
-  assert software_l10n.unpack_deb(deb, dest, lx.tar_patterns("de"))  # cached: no dpkg-deb
+  monkeypatch.setattr(debs.subprocess, "Popen", lambda *a, **k: calls.append(a))
+  assert debs.unpack_deb(deb, dest, extract.tar_patterns("de"))  # cached: no dpkg-deb
   assert not calls
   monkeypatch.undo()
   bad = tmp_path / "bad_1_all.deb"
   bad.write_bytes(b"!<arch>\nnot really a deb")
   with caplog.at_level(logging.WARNING):
-    assert not software_l10n.unpack_deb(str(bad), str(tmp_path / "bad"), ["*.mo"])
+    assert not debs.unpack_deb(str(bad), str(tmp_path / "bad"), ["*.mo"])
   assert "bad_1_all.deb" in caplog.text
 
 
@@ -361,20 +365,20 @@ def _fake_apt(known, log):
 
 def test_apt_download_skips_unknown_and_reuses_cache(tmp_path, monkeypatch, caplog):
   calls = []
-  monkeypatch.setattr(software_l10n.shutil, "which", lambda tool: "/usr/bin/" + tool)
-  monkeypatch.setattr(software_l10n.glob, "glob", _glob_with_apt_lists(software_l10n.glob.glob))
-  monkeypatch.setattr(software_l10n, "_apt_update", lambda: calls.append(["update"]))
-  monkeypatch.setattr(software_l10n.subprocess, "run", _fake_apt({"a", "b", "c"}, calls))
+  monkeypatch.setattr(debs.shutil, "which", lambda tool: "/usr/bin/" + tool)
+  monkeypatch.setattr(debs.glob, "glob", _glob_with_apt_lists(debs.glob.glob))
+  monkeypatch.setattr(debs, "_apt_update", lambda: calls.append(["update"]))
+  monkeypatch.setattr(debs.subprocess, "run", _fake_apt({"a", "b", "c"}, calls))
   with caplog.at_level(logging.WARNING):
-    got = software_l10n.apt_download(["a", "b", "c", "zz"], tmp_path)
+    got = debs.apt_download(["a", "b", "c", "zz"], tmp_path)
   assert sorted(got) == ["a", "b", "c"]
   assert "zz" in caplog.text
   assert ["update"] in calls  # an unknown name triggers one refresh of the lists
   calls.clear()
-  assert software_l10n.apt_download(["a", "b", "zz"], tmp_path).keys() == {"a", "b"}
+  assert debs.apt_download(["a", "b", "zz"], tmp_path).keys() == {"a", "b"}
   assert all("a" not in c for c in calls)  # already downloaded
   with pytest.raises(RuntimeError, match="only 0 of 2 packages"):
-    software_l10n.apt_download(["x", "y"], tmp_path / "other")
+    debs.apt_download(["x", "y"], tmp_path / "other")
 
 
 def _glob_with_apt_lists(real_glob):
@@ -382,18 +386,18 @@ def _glob_with_apt_lists(real_glob):
 
 
 def test_apt_get_missing_is_clear_error(tmp_path, monkeypatch):
-  monkeypatch.setattr(software_l10n.shutil, "which", lambda tool: None)
+  monkeypatch.setattr(debs.shutil, "which", lambda tool: None)
   with pytest.raises(RuntimeError, match="apt-get not found.*source_dir"):
-    software_l10n.apt_download(["a"], tmp_path)
+    debs.apt_download(["a"], tmp_path)
 
 
 def test_package_lists():
-  full, small = software_l10n.package_names("de"), software_l10n.package_names("fr", small=True)
+  full, small = packages.package_names("de"), packages.package_names("fr", small=True)
   assert len(full) > 250 and "libreoffice-help-de" in full and "libreoffice-help-en-us" in full
   assert 20 <= len(small) <= 60 and "libreoffice-help-fr" in small
   assert not any("{" in n for n in full + small)
   with pytest.raises(ValueError, match="unsupported target language 'xx'"):
-    software_l10n.package_names("xx")
+    packages.package_names("xx")
 
 
 # ----------------------------------------------------------------------------- builder
@@ -449,7 +453,7 @@ def test_builder_errors(tmp_path):
   with pytest.raises(ValueError, match="en-xx"):
     tfds.builder("software_l10n/en-xx", data_dir=str(tmp_path))
   with pytest.raises(ValueError, match="unsupported target language 'es'"):
-    software_l10n.SoftwareL10n(data_dir=str(tmp_path), config=software_l10n.SoftwareL10nConfig(
+    builder.SoftwareL10n(data_dir=str(tmp_path), config=builder.SoftwareL10nConfig(
         name="en-es", lang="es"))
   empty = tmp_path / "empty"
   empty.mkdir()

@@ -93,6 +93,27 @@ def test_unknown_names(tmp_path):
                           data_dir=str(tmp_path))
 
 
+def test_unknown_name_lists_the_registered_kinds():
+  with pytest.raises(ValueError) as e:
+    sources.load_parallel("no such dataset!", "train", "en", "de")
+  for kind in ("synthetic:", "text:", "tfds:"):
+    assert kind in str(e.value)
+  assert str(e.value).endswith(sources.accepted_forms())
+
+
+def test_kinds_match_in_registration_order(tmp_path, monkeypatch):
+  # A directory named like a TFDS dataset is read as text files (text comes before tfds),
+  # but a directory "synthetic/copy" does not hide the generated dataset (synthetic is first).
+  corpus = tmp_path / "my_corpus"
+  corpus.mkdir()
+  _write(str(corpus / "train.en"), ["a"])
+  _write(str(corpus / "train.de"), ["b"])
+  (tmp_path / "synthetic" / "copy").mkdir(parents=True)
+  monkeypatch.chdir(tmp_path)
+  assert list(sources.load_parallel("my_corpus", "train", "en", "de")) == [("a", "b")]
+  assert len(sources.load_parallel("synthetic/copy", "test", "en", "de")) == 500
+
+
 def test_pickle_roundtrip(text_dir):
   s = sources.load_parallel(text_dir, "train", "en", "de")
   s2 = pickle.loads(pickle.dumps(s))
@@ -255,7 +276,7 @@ def test_from_lists():
 
 def test_software_l10n_builder_through_load_parallel(tmp_path):
   """The real builder, built offline from generated package trees."""
-  pytest.importorskip("seq2seq_jax.data.software_l10n")
+  pytest.importorskip("seq2seq_jax.datasets.software_l10n.builder")
   fixtures = pytest.importorskip("l10n_fixtures")
   trees = tmp_path / "trees"
   fixtures.make_trees(str(trees), "de", count=60)

@@ -9,6 +9,7 @@ import pytest
 
 from seq2seq_jax.data import sources
 from seq2seq_jax.data import tokenizer as tk
+from seq2seq_jax.data.tokenizer import sentencepiece_model
 
 _EN = ("the house cat window open file save close new folder settings print "
        "menu edit view help tools format insert table cell row column").split()
@@ -36,6 +37,7 @@ def corpus():
 def _cfg(**kw):
   c = ml_collections.ConfigDict()
   c.tokenizer = tk.default_tokenizer_config()
+  c.tokenizer.max_train_sentences = 1000  # The one field without a default.
   c.tokenizer.update(kw)
   return c
 
@@ -144,7 +146,7 @@ def test_build_joint_sentencepiece_and_reload(tmp_path, corpus, monkeypatch):
   # A resumed run reloads instead of training.
   def fail(*a, **k):
     raise AssertionError("retrained")
-  monkeypatch.setattr(tk, "train_sentencepiece", fail)
+  monkeypatch.setattr(sentencepiece_model, "train_sentencepiece", fail)
   s2, t2 = tk.build_tokenizers(cfg, corpus, str(tmp_path))
   for a, b in corpus.get_many(range(20)):
     assert s2.encode(a) == s.encode(a) and t2.encode(b) == t.encode(b)
@@ -166,7 +168,8 @@ def test_build_per_side_sentencepiece(tmp_path, corpus):
 
 def test_build_word_vocab(tmp_path, corpus):
   # A config without a `tokenizer` sub-dict also works (fields at top level).
-  cfg = ml_collections.ConfigDict(dict(kind="word", vocab_size=20, joint=False))
+  cfg = ml_collections.ConfigDict(dict(kind="word", vocab_size=20, joint=False,
+                                       max_train_sentences=1000))
   s, t = tk.build_tokenizers(cfg, corpus, str(tmp_path))
   assert isinstance(s, tk.WordVocab) and s.vocab_size == t.vocab_size == 20
   assert s is not t
@@ -180,3 +183,10 @@ def test_build_word_vocab(tmp_path, corpus):
 def test_bad_kind(tmp_path, corpus):
   with pytest.raises(ValueError, match="kind"):
     tk.build_tokenizers(_cfg(kind="chars"), corpus, str(tmp_path))
+
+
+def test_max_train_sentences_has_no_default(tmp_path, corpus):
+  cfg = ml_collections.ConfigDict(dict(kind="word", vocab_size=20))
+  with pytest.raises(ValueError, match="max_train_sentences"):
+    tk.build_tokenizers(cfg, corpus, str(tmp_path))
+  assert "max_train_sentences" not in tk.default_tokenizer_config()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, tiny_config
-from seq2seq_jax import decoding, train, translator
+from seq2seq_jax import checkpoints, decoding, trainer
+from seq2seq_jax.inference import predictor, translator
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,8 @@ def trained(tmp_path_factory):
   c = tiny_config(corpus)
   c.num_train_steps = 6
   wd = str(root / "run")
-  train.train_and_evaluate(c, wd)
+  trainer.train_and_evaluate(c, wd)
+  checkpoints.average_checkpoints(os.path.join(wd, "checkpoints"), os.path.join(wd, "averaged"))
   return wd
 
 
@@ -43,18 +45,33 @@ def test_cli_keeps_line_count_with_empty_and_overlong_lines(trained, tmp_path):
 
 
 def test_translator_greedy_beam_and_ensemble(trained):
-  tr = translator.load_translator(trained, "best")
+  tr = predictor.load_predictor(trained, "best")
   lines = ["open the file", "close", "new folder settings print"]
   greedy = tr.translate(lines, beam=1)
-  beam1 = tr.translate(lines, beam=1, nbest=1)
-  assert [h[0].text for h in greedy] == [h[0].text for h in beam1]
-  ens = translator.load_translator([trained, trained], "best")
+  # Beam search with one beam is greedy decoding: each step keeps the argmax extension.
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.decoding import beam_search as beam_lib  # pylint: disable=g-import-not-at-top
+  ids = tr.encode_sources(lines)
+  S = max(len(x) for x in ids)
+  src = np.zeros((len(ids), S), np.int32)
+  for r, x in enumerate(ids):
+    src[r, :len(x)] = x
+  src_len = jnp.asarray([len(x) for x in ids])
+  T = decoding.static_output_len(S, max_len=tr.max_len)
+  kw = dict(max_len=T, bos_id=tr.tgt_tok.bos_id, eos_id=tr.tgt_tok.eos_id)
+  one_beam = beam_lib.beam_search(tr.model, tr.params, jnp.asarray(src), src_len, beam=1,
+                                  alpha_B=jnp.zeros(len(ids)), **kw)["tokens"][:, 0]
+  greedy_ids = decoding.greedy(tr.model, tr.params, jnp.asarray(src), src_len, **kw)[0]
+  assert [decoding.strip(r, tr.tgt_tok.eos_id) for r in np.asarray(one_beam)] == \
+         [decoding.strip(r, tr.tgt_tok.eos_id) for r in np.asarray(greedy_ids)] == \
+         [h[0].tokens for h in greedy]
+  ens = predictor.load_predictor([trained, trained], "best")
   assert [h[0].text for h in ens.translate(lines, beam=3)] == \
          [h[0].text for h in tr.translate(lines, beam=3)]
 
 
 def test_batch_size_does_not_change_translations(trained):
-  tr = translator.load_translator(trained, "best")
+  tr = predictor.load_predictor(trained, "best")
   lines = ["open the file", "close", "new folder settings print", "save", "print the window"] * 3
   for beam in (1, 3):
     default = tr.translate(lines, beam=beam)
@@ -69,7 +86,7 @@ def test_batch_size_does_not_change_translations(trained):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="no 'best' checkpoint"):
-    translator.load_translator(str(tmp_path), "best")
+    predictor.load_predictor(str(tmp_path), "best")
 
 
 def test_evaluate_cli_writes_the_analysis(trained, tmp_path):
@@ -105,8 +122,8 @@ def test_average_command_writes_the_mean_of_the_last_checkpoints(trained, tmp_pa
 
 
 def test_eval_max_len_translates_sentences_longer_than_training_whole(trained, capsys):
-  tr = translator.load_translator(trained, "best")
-  cfg = translator.run_config(trained, "best")
+  tr = predictor.load_predictor(trained, "best")
+  cfg = predictor.run_config(trained, "best")
   assert tr.max_len == cfg["max_len"] and not cfg.get("eval_max_len")  # default: unchanged
   long_tr = translator.Translator(tr.model, tr.params, tr.src_tok, tr.tgt_tok,
                                   {**cfg, "eval_max_len": 64})
@@ -126,8 +143,8 @@ def test_eval_max_len_translates_sentences_longer_than_training_whole(trained, c
 
 
 def test_eval_max_len_below_training_limit_is_an_error(trained):
-  tr = translator.load_translator(trained, "best")
-  cfg = translator.run_config(trained, "best")
+  tr = predictor.load_predictor(trained, "best")
+  cfg = predictor.run_config(trained, "best")
   with pytest.raises(ValueError, match="eval_max_len"):
     translator.Translator(tr.model, tr.params, tr.src_tok, tr.tgt_tok,
                           {**cfg, "eval_max_len": cfg["max_len"] - 1})

@@ -10,13 +10,12 @@ Ours: software-l10n en->de at CPU scale; each rung adds one thing to the previou
 
   python -m seq2seq_jax.main --experiment=experiments/luong2015 --size=cpu \
       --workdir=workdir/luong2015 [--variants=base,reverse,...]
-Hardware/time: 2 CPU cores, see README.md.
+Hardware/time: 2 CPU cores, 10-22 min per variant, about 2.5 hours for all ten.
+Expected (cpu, 2 seeds), test BLEU: base 0.67, reverse 0.69, dropout 0.72, global
+location 0.99, feed input 0.89, local-p general 1.26; global dot 2.14, global general
+2.18, global concat 1.81, local-m general 1.21 (README.md).
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import nmt_base  # noqa: E402  pylint: disable=g-import-not-at-top
+from seq2seq_jax import config_base
 
 LADDER = ("base", "reverse", "dropout", "global_location", "feed_input", "local_p_general")
 # With feed input, like the ladder's top rungs (global location = "feed_input",
@@ -28,10 +27,9 @@ ANALYSES = ("bleu_by_length",)  # the form of the paper's Fig. 6 (BLEU by senten
 
 
 def get_config(arg=None):
-  args = nmt_base.common.parse_arg(arg, size="cpu", variant="base")
-  if args.variant not in VARIANTS:
-    raise ValueError(f"unknown variant {args.variant!r}; expected one of {VARIANTS}")
-  c = nmt_base.nmt_config(args.size)
+  args = config_base.parse_arg(arg, size="cpu", variant="base")
+  config_base.check_variant(args.variant, VARIANTS)
+  c = config_base.nmt_config(args.size)
   v = args.variant
   # Luong's models: unidirectional stacked LSTM, decoder initialised with the
   # encoder's final states.

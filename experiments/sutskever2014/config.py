@@ -8,24 +8,21 @@ state copied into the decoder), forward vs reversed source, 2 seeds at once.
 
   python -m seq2seq_jax.main --experiment=experiments/sutskever2014 --size=cpu \
       --workdir=workdir/sutskever2014
-Hardware/time: 2 CPU cores, see README.md for the measured minutes and numbers.
+Hardware/time: 2 CPU cores, 38 min for both variants (README.md has the numbers).
+Expected (cpu, 2 seeds): test BLEU 0.72 -> 0.84 and perplexity 49.9 -> 49.5, forward ->
+reversed (both gaps within the spread over seeds).
 `--size=full` is the paper's 4x1000 model for a GPU/TPU.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import nmt_base  # noqa: E402  pylint: disable=g-import-not-at-top
+from seq2seq_jax import config_base
 
 VARIANTS = ("forward", "reversed")
 ANALYSES = ()
 
 
 def get_config(arg=None):
-  args = nmt_base.common.parse_arg(arg, size="cpu", variant="forward")
-  if args.variant not in VARIANTS:
-    raise ValueError(f"unknown variant {args.variant!r}; expected one of {VARIANTS}")
-  c = nmt_base.nmt_config(args.size)
+  args = config_base.parse_arg(arg, size="cpu", variant="forward")
+  config_base.check_variant(args.variant, VARIANTS)
+  c = config_base.nmt_config(args.size)
   c.model.update(attention="none", input_feeding=False, bridge="copy")
   c.reverse_source = args.variant == "reversed"
   if args.size == "full":  # the paper: SGD 0.7, halved every half epoch after 5 epochs

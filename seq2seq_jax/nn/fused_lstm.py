@@ -11,15 +11,15 @@ as one large GEMM after the loop. This module does the same. The forward pass
 saves what the backward pass needs (previous h and c, gate activations) so no
 step is recomputed.
 
-Semantics equal ``recurrent.scan_recurrence(lstm, ...)`` exactly, padding mask
-included: masked steps keep the carry and output zeros. ``tests/recurrent_test``
-checks values and gradients against the plain scan.
+Semantics equal ``recurrent.scan_recurrence(lstm, ..., fused_lstm=False)`` (the
+plain scan) exactly, padding mask included: masked steps keep the carry and output
+zeros. ``recurrent`` takes this path for a float32 LSTM unless called with
+``fused_lstm=False``; ``tests/fused_lstm_test`` checks values and gradients
+against the plain scan.
 
 Shapes: T time, B batch, H hidden, G = 4H (gate order i, f, g, o).
 """
 from __future__ import annotations
-
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +45,7 @@ def _forward(w_hh, xp_TxBxG, carry0, mask_TxB):
   return final, h_TxBxH, saved
 
 
-@functools.partial(jax.custom_vjp)
+@jax.custom_vjp
 def lstm_scan(w_hh, xp_TxBxG, carry0, mask_TxB):
   """(final (h, c), h_TxBxH) of an LSTM over pre-projected inputs xp = x W_ih + b."""
   final, h_TxBxH, _ = _forward(w_hh, xp_TxBxG, carry0, mask_TxB)

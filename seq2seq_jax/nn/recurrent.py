@@ -12,6 +12,12 @@ each sequence's own last token and appending padding changes nothing. The
 backward direction of a bidirectional layer reverses each sequence within its
 own length (``reverse_padded``), not the padded tensor.
 
+The float32 LSTM runs through ``fused_lstm.lstm_scan`` by default, whose backward
+pass computes the recurrent weight gradient as one GEMM over all steps;
+``fused_lstm=False`` differentiates the plain scan instead (same values to float32
+rounding). The switch is an argument, not a global, so it is part of what a jitted
+function traces: changing it compiles a new program rather than being ignored.
+
 Shapes: T time, B batch, E input features, H hidden units, G = gates * H.
 """
 from __future__ import annotations
@@ -22,14 +28,10 @@ import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.nn import cells as cells_lib
-from seq2seq_jax.nn import fused_lstm
+# Aliased: `fused_lstm` is the name of the switch every function here takes.
+from seq2seq_jax.nn import fused_lstm as fused_lib
 
 Params = dict[str, Any]
-
-# The float32 LSTM runs through fused_lstm.lstm_scan, whose backward pass computes
-# the recurrent weight gradient as one GEMM over all steps. Tests and benchmarks
-# flip this to compare with plain autodiff of the scan; read at trace time.
-USE_FUSED_LSTM = True
 
 
 def time_mask(lengths_B: jax.Array, max_len: int) -> jax.Array:
@@ -76,22 +78,26 @@ def remat_scan(fn, carry0, xs, chunk: int = 0):
 
 
 def scan_recurrence(cell: cells_lib.Cell, params: Params, xp_TxBxG: jax.Array,
-                    carry0, mask_TxB: jax.Array | None = None, remat_chunk: int = 0):
+                    carry0, mask_TxB: jax.Array | None = None, remat_chunk: int = 0, *,
+                    fused_lstm: bool = True):
   """Runs the recurrent half of `cell` over T steps of projected inputs.
 
   Returns (final_carry, h_TxBxH). With a mask, masked steps keep the carry and
   output zeros. `remat_chunk` > 0 rematerialises the scan in chunks of that many
   steps (`remat_scan`): the same values and gradients in less memory.
+  `fused_lstm`: a float32 LSTM uses ``fused_lstm.lstm_scan`` (see the module doc);
+  other cells and dtypes always take the plain scan.
   """
   if remat_chunk and remat_chunk < xp_TxBxG.shape[0]:
     if mask_TxB is None:
       mask_TxB = jnp.ones(xp_TxBxG.shape[:2], bool)
-    return remat_scan(lambda c, xs: scan_recurrence(cell, params, xs[0], c, xs[1]),
+    return remat_scan(lambda c, xs: scan_recurrence(cell, params, xs[0], c, xs[1],
+                                                    fused_lstm=fused_lstm),
                       carry0, (xp_TxBxG, mask_TxB), remat_chunk)
-  if USE_FUSED_LSTM and fused_lstm.supported(cell.name, params["w_hh"], xp_TxBxG):
+  if fused_lstm and fused_lib.supported(cell.name, params["w_hh"], xp_TxBxG):
     if mask_TxB is None:
       mask_TxB = jnp.ones(xp_TxBxG.shape[:2], bool)
-    return fused_lstm.lstm_scan(params["w_hh"], xp_TxBxG, carry0, mask_TxB)
+    return fused_lib.lstm_scan(params["w_hh"], xp_TxBxG, carry0, mask_TxB)
   if mask_TxB is None:
     def body(carry, xp_t):
       return cell.recur(params, carry, xp_t)
@@ -108,11 +114,12 @@ def scan_recurrence(cell: cells_lib.Cell, params: Params, xp_TxBxG: jax.Array,
 
 def run_layer(cell: cells_lib.Cell, params: Params, x_TxBxE: jax.Array,
               lengths_B: jax.Array | None, carry0=None, reverse: bool = False,
-              remat_chunk: int = 0):
+              remat_chunk: int = 0, *, fused_lstm: bool = True):
   """One unidirectional layer. Returns (h_TxBxH, final_carry).
 
   `reverse=True` reads each sequence backwards within its length and returns
-  outputs aligned with the input positions. `remat_chunk`: see `scan_recurrence`.
+  outputs aligned with the input positions. `remat_chunk`, `fused_lstm`: see
+  `scan_recurrence`.
   """
   T, B = x_TxBxE.shape[:2]
   H = params["w_hh"].shape[0]
@@ -122,7 +129,8 @@ def run_layer(cell: cells_lib.Cell, params: Params, x_TxBxE: jax.Array,
     x_TxBxE = reverse_padded(x_TxBxE, lengths_B)
   xp = cell.project(params, x_TxBxE)
   mask = None if lengths_B is None else time_mask(lengths_B, T)
-  final, h_TxBxH = scan_recurrence(cell, params, xp, carry0, mask, remat_chunk)
+  final, h_TxBxH = scan_recurrence(cell, params, xp, carry0, mask, remat_chunk,
+                                   fused_lstm=fused_lstm)
   if reverse:
     h_TxBxH = reverse_padded(h_TxBxH, lengths_B)
   return h_TxBxH, final
@@ -133,11 +141,12 @@ def concat_carries(a, b):
   return jax.tree.map(lambda x, y: jnp.concatenate([x, y], axis=-1), a, b)
 
 
-def run_bidirectional(cell, params: Params, x_TxBxE, lengths_B, remat_chunk: int = 0):
-  """A bidirectional layer: params {'fwd','bwd'}, each H/2 units; outputs H."""
-  h_fwd, c_fwd = run_layer(cell, params["fwd"], x_TxBxE, lengths_B, remat_chunk=remat_chunk)
-  h_bwd, c_bwd = run_layer(cell, params["bwd"], x_TxBxE, lengths_B, reverse=True,
-                           remat_chunk=remat_chunk)
+def run_bidirectional(cell, params: Params, x_TxBxE, lengths_B, remat_chunk: int = 0, *,
+                      fused_lstm: bool = True):
+  """A bidirectional layer: params {'fwd','bwd'}, each H/2 units; outputs h_TxBxH."""
+  kw = dict(remat_chunk=remat_chunk, fused_lstm=fused_lstm)
+  h_fwd, c_fwd = run_layer(cell, params["fwd"], x_TxBxE, lengths_B, **kw)
+  h_bwd, c_bwd = run_layer(cell, params["bwd"], x_TxBxE, lengths_B, reverse=True, **kw)
   return jnp.concatenate([h_fwd, h_bwd], axis=-1), concat_carries(c_fwd, c_bwd)
 
 
@@ -153,13 +162,14 @@ def run_stack(cell: cells_lib.Cell, layers: Sequence[Params], x_TxBxE: jax.Array
               lengths_B: jax.Array | None, *, bidirectional: Sequence[bool],
               residual_start: int | None = None, carries0=None,
               dropout_rate: float = 0.0, key=None, deterministic: bool = True,
-              remat_chunk: int = 0):
+              remat_chunk: int = 0, fused_lstm: bool = True):
   """Stacked layers with dropout on each layer's input and optional residuals.
 
   Layer l's input is dropped out (Zaremba et al. 2014: non-recurrent
   connections only). From layer `residual_start` on (GNMT: 2), a layer adds its
   input to its output. Returns (h_TxBxH of the top layer, [final carry per layer]).
-  `remat_chunk` > 0 rematerialises every layer's scan (`scan_recurrence`).
+  `remat_chunk` > 0 rematerialises every layer's scan and `fused_lstm` selects the
+  LSTM's backward pass (both: `scan_recurrence`).
   """
   finals = []
   x = x_TxBxE
@@ -167,11 +177,12 @@ def run_stack(cell: cells_lib.Cell, layers: Sequence[Params], x_TxBxE: jax.Array
     layer_key = None if key is None else jax.random.fold_in(key, l)
     inp = dropout(x, dropout_rate, layer_key, deterministic)
     if bidirectional[l]:
-      h, final = run_bidirectional(cell, params, inp, lengths_B, remat_chunk)
+      h, final = run_bidirectional(cell, params, inp, lengths_B, remat_chunk,
+                                   fused_lstm=fused_lstm)
     else:
       carry0 = None if carries0 is None else carries0[l]
       h, final = run_layer(cell, params, inp, lengths_B, carry0=carry0,
-                           remat_chunk=remat_chunk)
+                           remat_chunk=remat_chunk, fused_lstm=fused_lstm)
     if residual_start is not None and l >= residual_start:
       h = h + x
     finals.append(final)

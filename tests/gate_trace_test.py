@@ -1,11 +1,11 @@
-"""nn/inspect.py: the gate-reporting steps equal the cells' own steps."""
+"""nn/gate_trace.py: the gate-reporting steps equal the cells' own steps."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from seq2seq_jax.nn import cells
-from seq2seq_jax.nn import inspect as insp
+from seq2seq_jax.nn import gate_trace
 from seq2seq_jax.nn import recurrent
 
 B, E, H, T = 3, 5, 4, 7
@@ -30,7 +30,7 @@ def _sigmoid(x):
 def test_lstm_gates_equal_lstm_step():
   params, x, h, c = _inputs("lstm")
   (h_ref, c_ref), out_ref = cells.lstm_step(params, (h, c), x)
-  (h_new, c_new), out, g = insp.lstm_gates(params, (h, c), x)
+  (h_new, c_new), out, g = gate_trace.lstm_gates(params, (h, c), x)
   np.testing.assert_allclose(h_new, h_ref, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(c_new, c_ref, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(out, out_ref, rtol=1e-6, atol=1e-6)
@@ -52,7 +52,7 @@ def test_lstm_gates_equal_lstm_step():
 def test_gru_gates_equal_cell_step(cell):
   params, x, h, _ = _inputs(cell)
   h_ref, out_ref = cells.get_cell(cell).step(params, h, x)
-  h_new, out, g = insp.gru_gates(params, h, x, reset_after=cell == "gru_reset_after")
+  h_new, out, g = gate_trace.gru_gates(params, h, x, reset_after=cell == "gru_reset_after")
   np.testing.assert_allclose(h_new, h_ref, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(out, out_ref, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(g["h"], (1 - g["z"]) * g["n"] + g["z"] * h, rtol=1e-6, atol=1e-6)
@@ -62,20 +62,20 @@ def test_gru_gates_equal_cell_step(cell):
 def test_rnn_and_unknown_cell():
   params, x, h, _ = _inputs("rnn")
   h_ref, _ = cells.get_cell("rnn").step(params, h, x)
-  h_new, _, g = insp.step_with_gates("rnn", params, h, x)
+  h_new, _, g = gate_trace.step_with_gates("rnn", params, h, x)
   np.testing.assert_allclose(h_new, h_ref, rtol=1e-6, atol=1e-6)
   assert set(g) == {"h"}
   with pytest.raises(ValueError, match="cannot trace"):
-    insp.step_with_gates("ln_lstm", params, h, x)
+    gate_trace.step_with_gates("ln_lstm", params, h, x)
 
 
-@pytest.mark.parametrize("cell", insp.TRACEABLE)
+@pytest.mark.parametrize("cell", gate_trace.TRACEABLE)
 def test_trace_equals_layer_output_with_padding(cell):
   params, _, _, _ = _inputs(cell, seed=1)
   x = jax.random.normal(jax.random.key(2), (T, B, E))
   lengths = jnp.array([T, 3, 5])
   h_ref, final_ref = recurrent.run_layer(cells.get_cell(cell), params, x, lengths)
-  final, gates = insp.trace(cell, params, x, lengths)
+  final, gates = gate_trace.trace(cell, params, x, lengths)
   np.testing.assert_allclose(gates["h"], h_ref, rtol=1e-5, atol=1e-5)
   for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(final_ref)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -1,4 +1,5 @@
-"""Beam search written for one example and `jax.vmap`ped over the batch.
+"""Beam search over a :class:`~seq2seq_jax.decoding.protocol.DecodeModel`, written for
+one example and `jax.vmap`ped over the batch.
 
 One compiled program: the model encodes the batch, then each example runs a
 ``lax.while_loop`` over K beams (vmap turns the per-example loops into one loop
@@ -34,14 +35,19 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from seq2seq_jax.decoding.lengths import max_output_lengths
+from seq2seq_jax.decoding.protocol import DecodeModel, DecoderState, SourceEncoding
+
 NEG = -1.0e9  # "minus infinity" that keeps arithmetic finite
 
 
 def length_penalty(length, alpha):
+  """GNMT's lp(Y) for |Y| = `length` (any shape, broadcast with `alpha`)."""
   return ((5.0 + length.astype(jnp.float32)) / 6.0) ** alpha
 
 
 def coverage_penalty(coverage_S, src_mask_S, beta):
+  """GNMT's cp over the last axis S (padding excluded); leading axes are kept."""
   per_pos = jnp.log(jnp.clip(coverage_S, 1e-10, 1.0))
   return beta * jnp.sum(jnp.where(src_mask_S, per_pos, 0.0), axis=-1)
 
@@ -50,7 +56,7 @@ class _State(NamedTuple):
   t: jax.Array
   live_seqs: jax.Array       # K x T
   live_logp: jax.Array       # K
-  carry: object              # decoder carry for K beams
+  carry: DecoderState        # decoder carry for K beams (leaves K x ...)
   fin_seqs: jax.Array        # K x T
   fin_scores: jax.Array      # K
   fin_logp: jax.Array        # K
@@ -65,9 +71,11 @@ def _gather(tree, idx_K):
   return jax.tree.map(lambda x: x[idx_K], tree)
 
 
-def _search_one(model, params, enc_1, carry_1, alpha, beta, max_len_i, *, beam: int,
-                max_len: int, bos_id: int, eos_id: int, pad_id: int):
-  """Beam search for one example (leaves of enc_1/carry_1 have no batch axis)."""
+def _search_one(model: DecodeModel, params, enc_1: SourceEncoding, carry_1: DecoderState, alpha,
+                beta, max_len_i, *, beam: int, max_len: int, bos_id: int, eos_id: int,
+                pad_id: int):
+  """Beam search for one example (leaves of enc_1/carry_1 have no batch axis): the
+  K beams are the batch of `model`'s steps."""
   K, T = beam, max_len
   enc = _tile(enc_1, K)
   carry = _tile(carry_1, K)
@@ -110,9 +118,7 @@ def _search_one(model, params, enc_1, carry_1, alpha, beta, max_len_i, *, beam: 
 
     # Finished candidates: score with the penalties, merge with the finished so far.
     length = s.t + 1
-    cov = carry.coverage_BxS[parent] if hasattr(carry, "coverage_BxS") else None
-    cp = (coverage_penalty(cov, src_mask_S[None], beta) if cov is not None
-          else jnp.zeros_like(top_logp))
+    cp = coverage_penalty(carry.coverage_BxS[parent], src_mask_S[None], beta)
     score = top_logp / length_penalty(length, alpha) + cp
     # As in fairseq: a hypothesis may end only if its EOS is among the top K
     # expansions (so beam 1 is exactly greedy); the top 2K guarantee K live ones.
@@ -140,7 +146,7 @@ def _search_one(model, params, enc_1, carry_1, alpha, beta, max_len_i, *, beam: 
   return s.fin_seqs, s.fin_scores, s.fin_logp, s.fin_len
 
 
-def beam_search(model, params, src_BxS, src_len_B, *, beam: int, max_len: int,
+def beam_search(model: DecodeModel, params, src_BxS, src_len_B, *, beam: int, max_len: int,
                 bos_id: int, eos_id: int, pad_id: int = 0, nbest: int = 1,
                 alpha_B=None, beta_B=None, max_len_B=None):
   """n-best beam search. Returns a dict of
@@ -153,14 +159,14 @@ def beam_search(model, params, src_BxS, src_len_B, *, beam: int, max_len: int,
   example. Defaults are filled in before the compiled call, so batches of one
   shape share one program whichever arguments are given.
   """
-  from seq2seq_jax import decoding  # pylint: disable=g-import-not-at-top
   if nbest > beam:
     raise ValueError(f"nbest ({nbest}) cannot exceed the beam size ({beam})")
   B = src_BxS.shape[0]
-  alpha_B = jnp.full((B,), 0.6, jnp.float32) if alpha_B is None else jnp.asarray(alpha_B, jnp.float32)
+  alpha_B = (jnp.full((B,), 0.6, jnp.float32) if alpha_B is None
+             else jnp.asarray(alpha_B, jnp.float32))
   beta_B = jnp.zeros((B,), jnp.float32) if beta_B is None else jnp.asarray(beta_B, jnp.float32)
   if max_len_B is None:
-    max_len_B = decoding.max_output_lengths(jnp.asarray(src_len_B), max_len=max_len)
+    max_len_B = max_output_lengths(jnp.asarray(src_len_B), max_len=max_len)
   max_len_B = jnp.minimum(jnp.asarray(max_len_B, jnp.int32), max_len)
   return _beam_search(model, params, jnp.asarray(src_BxS), jnp.asarray(src_len_B), alpha_B,
                       beta_B, max_len_B, beam=beam, max_len=max_len, bos_id=bos_id,

@@ -1,4 +1,6 @@
-"""End-to-end training: train_and_evaluate, exact resume, NaN stop, bad inputs, multi-seed."""
+"""The one trainer, end to end on the translation task: train_and_evaluate, exact resume,
+NaN stop, bad inputs, early stopping, the time budget, multi-seed runs, optimizers, the
+shared train step (accumulation, fused loss, remat)."""
 import dataclasses
 import json
 import os
@@ -13,8 +15,20 @@ import pytest
 
 from conftest import REPO, tiny_config, write_toy_corpus
 from seq2seq_jax import checkpoints as ckpt_lib
-from seq2seq_jax import ensemble as ens_lib
-from seq2seq_jax import train, translator
+from seq2seq_jax import losses, optimizer, steps, trainer
+from seq2seq_jax.decoding import ensemble as ens_lib
+from seq2seq_jax.inference import predictor, translator
+from seq2seq_jax.metrics_writer import MetricsWriter
+from seq2seq_jax.tasks import translation
+
+
+def translation_step(state, batch, *, model, tx, dropout_key, label_smoothing,
+                     fused_loss=True, loss_chunk=0):
+  """steps.train_step with the translation task's loss."""
+  import functools  # pylint: disable=g-import-not-at-top
+  loss_fn = functools.partial(translation.sequence_loss, model, label_smoothing=label_smoothing,
+                              fused=fused_loss, loss_chunk=loss_chunk)
+  return steps.train_step(state, batch, loss_fn=loss_fn, tx=tx, dropout_key=dropout_key)
 
 
 def train_losses(workdir):
@@ -33,13 +47,18 @@ def test_train_and_evaluate_end_to_end(toy_corpus, tmp_path):
   c.num_train_steps = 40
   c.eval_every_steps = 20
   c.optimizer.learning_rate = 0.01
-  final = train.train_and_evaluate(c, str(tmp_path / "run"))
+  final = trainer.train_and_evaluate(c, str(tmp_path / "run"))
   losses = train_losses(str(tmp_path / "run"))
   assert set(losses) == set(range(1, 41))
   assert np.mean([losses[s] for s in range(31, 41)]) < np.mean([losses[s] for s in range(1, 6)]) - 0.5
   for split in ("validation", "test"):
-    assert 0.0 <= final[split]["bleu"] <= 100.0
     assert "tok:13a" in final[split]["bleu_signature"]
+  # The final scores are those of the best checkpoint's translations, as written.
+  from seq2seq_jax import evaluation  # pylint: disable=g-import-not-at-top
+  refs = open(os.path.join(toy_corpus, "test.de")).read().splitlines()
+  hyps = open(tmp_path / "run" / "final_test.hyp.txt").read().splitlines()
+  assert final["test"]["bleu"] == evaluation.bleu(hyps, refs).score
+  assert final["test"]["chrf"] == evaluation.chrf(hyps, refs).score
   assert os.path.exists(tmp_path / "run" / "tokenizer")
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["36", "38", "40"]
   assert len(os.listdir(tmp_path / "run" / "best")) == 1
@@ -100,7 +119,7 @@ def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(toy_corpus, tmp_pat
   c = tiny_config(toy_corpus)
   c.num_train_steps = 6
   wd = str(tmp_path / "run")
-  train.train_and_evaluate(c, wd)
+  trainer.train_and_evaluate(c, wd)
   # Corrupt the newest checkpoint's state item.
   state_dir = os.path.join(wd, "checkpoints", "6", "state")
   for root, _, files in os.walk(state_dir):
@@ -109,7 +128,7 @@ def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(toy_corpus, tmp_pat
         fh.write(b"garbage")
   c.num_train_steps = 8
   with caplog.at_level("WARNING"):
-    train.train_and_evaluate(c, wd)
+    trainer.train_and_evaluate(c, wd)
   assert any("Skipping corrupt checkpoint at step 6" in r.getMessage() for r in caplog.records)
   losses = train_losses(wd)
   assert 5 in losses and 8 in losses
@@ -119,10 +138,10 @@ def test_checkpoint_from_another_model_is_refused_naming_the_field(toy_corpus, t
   c = tiny_config(toy_corpus)
   c.num_train_steps = 2
   wd = str(tmp_path / "run")
-  train.train_and_evaluate(c, wd)
+  trainer.train_and_evaluate(c, wd)
   c.model.hidden_dim = 32
   with pytest.raises(ckpt_lib.CheckpointMismatchError, match="hidden_dim: checkpoint=16 vs run=32"):
-    train.train_and_evaluate(c, wd)
+    trainer.train_and_evaluate(c, wd)
   assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2"]  # nothing lost
 
 
@@ -139,11 +158,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(toy_corpus, tm
   c = tiny_config(toy_corpus)
   c.num_train_steps = 4
   wd = str(tmp_path / "run")
-  train.train_and_evaluate(c, wd)
+  trainer.train_and_evaluate(c, wd)
   c.num_train_steps = 8
   c.optimizer.learning_rate = float("nan")
-  with pytest.raises(train.NonFiniteLossError, match="non-finite parameters .* at step 5"):
-    train.train_and_evaluate(c, wd)
+  with pytest.raises(trainer.NonFiniteLossError, match="non-finite parameters .* at step 5"):
+    trainer.train_and_evaluate(c, wd)
   assert sorted(os.listdir(os.path.join(wd, "checkpoints")))[-1] == "4"
   params = ckpt_lib.restore_for_inference(os.path.join(wd, "checkpoints"))[0]
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
@@ -153,32 +172,32 @@ def test_bad_inputs_are_clear_errors(toy_corpus, tmp_path):
   c = tiny_config(toy_corpus)
   c.dataset = "no_such_dataset_xyz/en-de"
   with pytest.raises(Exception, match="no_such_dataset_xyz"):
-    train.train_and_evaluate(c, str(tmp_path / "a"))
+    trainer.train_and_evaluate(c, str(tmp_path / "a"))
   c = tiny_config(str(tmp_path / "missing"))
   with pytest.raises(FileNotFoundError, match="missing"):
-    train.train_and_evaluate(c, str(tmp_path / "b"))
+    trainer.train_and_evaluate(c, str(tmp_path / "b"))
   c = tiny_config(toy_corpus)
   c.model.attention = "luong"
   with pytest.raises(ValueError, match="attention must be"):
-    train.train_and_evaluate(c, str(tmp_path / "c"))
+    trainer.train_and_evaluate(c, str(tmp_path / "c"))
   c = tiny_config(toy_corpus)
   c.optimizer.name = "adagrad2"
   with pytest.raises(ValueError, match="optimizer.name"):
-    train.train_and_evaluate(c, str(tmp_path / "d"))
+    trainer.train_and_evaluate(c, str(tmp_path / "d"))
   c = tiny_config(toy_corpus)
   c.final_checkpoint = "newest"
   with pytest.raises(ValueError, match="final_checkpoint must be"):
-    train.train_and_evaluate(c, str(tmp_path / "e"))
+    trainer.train_and_evaluate(c, str(tmp_path / "e"))
   assert not (tmp_path / "e").exists()
   c = tiny_config(toy_corpus)
   c.loss_chunk = -4
   with pytest.raises(ValueError, match="loss_chunk must be"):
-    train.train_and_evaluate(c, str(tmp_path / "f"))
+    trainer.train_and_evaluate(c, str(tmp_path / "f"))
   assert not (tmp_path / "f").exists()
   c = tiny_config(toy_corpus)
   c.eval_max_len = c.max_len - 1
   with pytest.raises(ValueError, match="eval_max_len must be"):
-    train.train_and_evaluate(c, str(tmp_path / "g"))
+    trainer.train_and_evaluate(c, str(tmp_path / "g"))
   assert not (tmp_path / "g").exists()
 
 
@@ -188,14 +207,14 @@ def test_gradient_accumulation_equals_one_big_batch():
   m = model_lib.Seq2Seq(model_lib.ModelConfig(src_vocab_size=11, tgt_vocab_size=11, embed_dim=8,
                                               hidden_dim=8, encoder_layers=1, decoder_layers=1))
   oc = ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1))
-  tx, _ = train.make_optimizer(oc, 10)
+  tx, _ = optimizer.make_optimizer(oc, 10)
   params = m.init(jax.random.key(0))
   rng = np.random.RandomState(0)
   batch = {"src": rng.randint(3, 11, (8, 5)), "src_len": rng.randint(1, 6, (8,)),
            "tgt_in": rng.randint(3, 11, (8, 4)), "tgt_out": rng.randint(3, 11, (8, 4)),
            "tgt_weights": (rng.rand(8, 4) > 0.3).astype(np.float32)}
-  state = train.TrainState(np.int32(0), params, tx.init(params))
-  step = jax.jit(lambda s, b: train.train_step(s, b, model=m, tx=tx, dropout_key=jax.random.key(1),
+  state = steps.TrainState(np.int32(0), params, tx.init(params))
+  step = jax.jit(lambda s, b: translation_step(s, b, model=m, tx=tx, dropout_key=jax.random.key(1),
                                                label_smoothing=0.1))
   one, _ = step(state, {k: v[None] for k, v in batch.items()})
   two, _ = step(state, {k: v.reshape((2, 4) + v.shape[1:]) for k, v in batch.items()})
@@ -213,17 +232,17 @@ def test_fused_or_chunked_loss_and_remat_give_the_same_update(fused, loss_chunk,
                               encoder_layers=1, decoder_layers=2, dropout=0.3)
   m = model_lib.Seq2Seq(cfg)
   m_mem = model_lib.Seq2Seq(dataclasses.replace(cfg, remat_chunk=remat_chunk))
-  tx, _ = train.make_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=0.01)), 10)
+  tx, _ = optimizer.make_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=0.01)), 10)
   params = m.init(jax.random.key(0))
   rng = np.random.RandomState(1)
   batch = {"src": rng.randint(3, 13, (1, 4, 6)), "src_len": rng.randint(1, 7, (1, 4)),
            "tgt_in": rng.randint(3, 17, (1, 4, 7)), "tgt_out": rng.randint(3, 17, (1, 4, 7)),
            "tgt_weights": (rng.rand(1, 4, 7) > 0.2).astype(np.float32)}
-  state = train.TrainState(np.int32(0), params, tx.init(params))
+  state = steps.TrainState(np.int32(0), params, tx.init(params))
   kw = dict(tx=tx, dropout_key=jax.random.key(2), label_smoothing=0.1)
-  ref, ref_metrics = jax.jit(lambda s: train.train_step(s, batch, model=m, fused_loss=False,
+  ref, ref_metrics = jax.jit(lambda s: translation_step(s, batch, model=m, fused_loss=False,
                                                         **kw))(state)  # autodiff
-  new, metrics = jax.jit(lambda s: train.train_step(s, batch, model=m_mem, fused_loss=fused,
+  new, metrics = jax.jit(lambda s: translation_step(s, batch, model=m_mem, fused_loss=fused,
                                                     loss_chunk=loss_chunk, **kw))(state)
   np.testing.assert_allclose(metrics["nll"], ref_metrics["nll"], rtol=1e-6)
   np.testing.assert_allclose(metrics["grad_norm"], ref_metrics["grad_norm"], rtol=1e-5)
@@ -238,15 +257,15 @@ def test_fused_loss_keeps_no_logits_and_chunked_one_chunk():
   B, T, V = 4, 200, 3000
   m = model_lib.Seq2Seq(model_lib.ModelConfig(src_vocab_size=50, tgt_vocab_size=V, embed_dim=16,
                                               hidden_dim=16, encoder_layers=1, decoder_layers=1))
-  tx, _ = train.make_optimizer(ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1)), 10)
+  tx, _ = optimizer.make_optimizer(ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1)), 10)
   params = m.init(jax.random.key(0))
   batch = {"src": np.ones((1, B, 5), np.int32), "src_len": np.full((1, B), 5, np.int32),
            "tgt_in": np.ones((1, B, T), np.int32), "tgt_out": np.ones((1, B, T), np.int32),
            "tgt_weights": np.ones((1, B, T), np.float32)}
-  state = train.TrainState(np.int32(0), params, tx.init(params))
+  state = steps.TrainState(np.int32(0), params, tx.init(params))
 
   def temp_bytes(fused, chunk):
-    fn = jax.jit(lambda s: train.train_step(s, batch, model=m, tx=tx, dropout_key=jax.random.key(0),
+    fn = jax.jit(lambda s: translation_step(s, batch, model=m, tx=tx, dropout_key=jax.random.key(0),
                                             label_smoothing=0.0, fused_loss=fused,
                                             loss_chunk=chunk))
     return fn.lower(state).compile().memory_analysis().temp_size_in_bytes
@@ -264,17 +283,17 @@ def test_early_stopping_and_time_budget(toy_corpus, tmp_path):
   c.eval_every_steps = 2
   c.optimizer.learning_rate = 0.0  # validation BLEU can never improve
   c.early_stopping_patience = 2
-  final = train.train_and_evaluate(c, str(tmp_path / "early"))
+  final = trainer.train_and_evaluate(c, str(tmp_path / "early"))
   assert final["step"] == 6  # evals at 2 (best), 4, 6 (two without improvement)
   assert final["checkpoint"] == "best (step 2)"
   # The same run scored with its last parameters: resuming at step 6 only re-scores.
   os.remove(tmp_path / "early" / "final_metrics.json")
   c.final_checkpoint, c.num_train_steps = "last", 6
-  assert train.train_and_evaluate(c, str(tmp_path / "early"))["checkpoint"] == "last (step 6)"
+  assert trainer.train_and_evaluate(c, str(tmp_path / "early"))["checkpoint"] == "last (step 6)"
   c = tiny_config(toy_corpus)
   c.num_train_steps = 1000
   c.train_time_budget_minutes = 1e-6
-  final = train.train_and_evaluate(c, str(tmp_path / "budget"))
+  final = trainer.train_and_evaluate(c, str(tmp_path / "budget"))
   assert final["step"] == 1  # stops at the first step boundary past the budget
   assert "1" in os.listdir(tmp_path / "budget" / "checkpoints")
 
@@ -287,7 +306,7 @@ def test_optimizers_and_schedules_minimise_a_quadratic(name, schedule):
   oc = ml_collections.ConfigDict(dict(name=name, learning_rate=0.1, schedule=schedule,
                                       warmup_steps=5, clip_norm=1.0, momentum=0.9,
                                       decay_start=20, decay_every=10))
-  tx, sched = train.make_optimizer(oc, 60)
+  tx, sched = optimizer.make_optimizer(oc, 60)
   assert float(sched(0)) == 0.0 and float(sched(5)) == pytest.approx(0.1, rel=1e-5)
   if schedule != "constant":
     assert float(sched(59)) < 0.1
@@ -304,7 +323,7 @@ def test_label_smoothing_loss_matches_its_definition():
   import jax.numpy as jnp
   logits = jnp.array([[[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]]])
   targets, weights = jnp.array([[0, 2]]), jnp.array([[1.0, 0.0]])
-  loss, nll, w = train.token_losses(logits, targets, weights, label_smoothing=0.1)
+  loss, nll, w = losses.token_losses(logits, targets, weights, label_smoothing=0.1)
   logp = jax.nn.log_softmax(logits[0, 0])
   assert float(nll) == pytest.approx(-float(logp[0]), rel=1e-6) and float(w) == 1.0
   assert float(loss) == pytest.approx(0.9 * -float(logp[0]) - 0.1 * float(logp.mean()), rel=1e-6)
@@ -348,7 +367,7 @@ def multi_seed_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("multi_seed")
   corpus = write_toy_corpus(str(root / "corpus"))
   workdir = str(root / "run")
-  return corpus, workdir, train.train_and_evaluate(multi_seed_config(corpus), workdir)
+  return corpus, workdir, trainer.train_and_evaluate(multi_seed_config(corpus), workdir)
 
 
 def last_params(workdir):
@@ -362,7 +381,7 @@ def test_multi_seed_training_equals_each_seed_trained_alone(multi_seed_run, tmp_
   for i in range(NUM_SEEDS):
     solo_dir = str(tmp_path / f"seed{i}")
     # The same seed and the same batches (data_seed: the vmapped run's order).
-    solo_final = train.train_and_evaluate(
+    solo_final = trainer.train_and_evaluate(
         multi_seed_config(corpus, seed=SEED + i, num_seeds=1, data_seed=SEED), solo_dir)
     solo = train_records(solo_dir)
     assert set(solo) == set(multi) == set(range(1, 65))
@@ -423,19 +442,19 @@ class _Interrupted(Exception):
 def test_multi_seed_resume_matches_the_uninterrupted_run(multi_seed_run, tmp_path, monkeypatch):
   corpus, ref_dir, ref_final = multi_seed_run
   workdir = str(tmp_path / "run")
-  write = train.MetricsWriter.write
+  write = MetricsWriter.write
 
   def write_until_step_21(self, step, split, metrics):
     if step == 21:  # after the step-16 checkpoint, before the step-32 one
       raise _Interrupted
     write(self, step, split, metrics)
 
-  monkeypatch.setattr(train.MetricsWriter, "write", write_until_step_21)
+  monkeypatch.setattr(MetricsWriter, "write", write_until_step_21)
   with pytest.raises(_Interrupted):
-    train.train_and_evaluate(multi_seed_config(corpus), workdir)
-  monkeypatch.setattr(train.MetricsWriter, "write", write)
+    trainer.train_and_evaluate(multi_seed_config(corpus), workdir)
+  monkeypatch.setattr(MetricsWriter, "write", write)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["16"]
-  final = train.train_and_evaluate(multi_seed_config(corpus), workdir)
+  final = trainer.train_and_evaluate(multi_seed_config(corpus), workdir)
   ref, resumed = train_records(ref_dir), train_records(workdir)
   assert set(resumed) == set(ref)
   for s in ref:  # bit for bit
@@ -448,33 +467,37 @@ def test_multi_seed_resume_matches_the_uninterrupted_run(multi_seed_run, tmp_pat
     c = multi_seed_config(corpus, num_seeds=num_seeds)
     with pytest.raises(ckpt_lib.CheckpointMismatchError,
                        match=f"num_seeds: checkpoint=2 vs run={num_seeds}"):
-      train.train_and_evaluate(c, workdir)
+      trainer.train_and_evaluate(c, workdir)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["32", "48", "64"]
 
 
 def test_non_finite_loss_names_the_seed():
   nll_N, param_norm_N = np.array([2.0, np.nan], np.float32), np.array([1.0, 1.0], np.float32)
-  with pytest.raises(train.NonFiniteLossError, match="non-finite loss of seed 8 .* at step 5"):
-    train.check_finite(nll_N, param_norm_N, [7, 8], 5, "wd")
-  train.check_finite(nll_N[:1], param_norm_N[:1], [7], 5, "wd")  # finite: no error
+  with pytest.raises(trainer.NonFiniteLossError, match="non-finite loss of seed 8 .* at step 5"):
+    trainer.check_finite(nll_N, param_norm_N, [7, 8], 5, "wd")
+  trainer.check_finite(nll_N[:1], param_norm_N[:1], [7], 5, "wd")  # finite: no error
 
 
 def test_load_translator_on_a_multi_seed_run(multi_seed_run):
   _, workdir, _ = multi_seed_run
   best = ckpt_lib.restore_for_inference(os.path.join(workdir, "best"))[0]
-  ensemble = translator.load_translator(workdir, "best")
+  ensemble = predictor.load_predictor(workdir, "best")
   assert isinstance(ensemble.model, ens_lib.Ensemble)
   jax.tree.map(np.testing.assert_array_equal, ensemble.params, best)
   lines = ["open the file", "close", "new folder settings print"]
   assert len(ensemble.translate(lines, beam=2)) == len(lines)
   for i in range(NUM_SEEDS):
-    solo = translator.load_translator(workdir, "best", seed_index=i)
+    solo = predictor.load_predictor(workdir, "best", seed_index=i)
     assert not isinstance(solo.model, ens_lib.Ensemble)
     jax.tree.map(lambda a, b, i=i: np.testing.assert_array_equal(a, b[i]), solo.params, best)
   assert len(solo.translate(lines, beam=2)) == len(lines)
   with pytest.raises(ValueError, match="seed_index=2 is out of range"):
-    translator.load_translator(workdir, "best", seed_index=2)
-  averaged = translator.load_translator(workdir, "avg")
+    predictor.load_predictor(workdir, "best", seed_index=2)
+  with pytest.raises(FileNotFoundError, match="seq2seq_jax.average"):
+    predictor.load_predictor(workdir, "avg")
+  ckpt_lib.average_checkpoints(os.path.join(workdir, "checkpoints"),
+                               os.path.join(workdir, "averaged"))
+  averaged = predictor.load_predictor(workdir, "avg")
   assert all(x.shape[0] == NUM_SEEDS for x in jax.tree.leaves(averaged.params))
 
 
@@ -485,17 +508,18 @@ def test_eval_length_limits_default_cap_and_location_attention(toy_corpus):
   m_cfg = model_lib.ModelConfig(src_vocab_size=40, tgt_vocab_size=40, embed_dim=8,
                                 hidden_dim=8, encoder_layers=1, decoder_layers=1,
                                 attention="general", max_source_len=30)
-  assert train.eval_length_limits(c, m_cfg)[1] == c.max_len  # default: the training limit
+  limits = lambda cfg: translator.Translator(model_lib.Seq2Seq(cfg), None, None, None,
+                                             c.to_dict())
+  assert limits(m_cfg).max_len == c.max_len  # default: the training limit
   c.eval_max_len = 4 * c.max_len
-  bks, limit = train.eval_length_limits(c, m_cfg)
-  assert limit == 4 * c.max_len == bks[-1] and bks[0] == c.buckets[0]
+  tr = limits(m_cfg)
+  assert tr.max_len == 4 * c.max_len == tr.buckets[-1] and tr.buckets[0] == c.buckets[0]
   loc = dataclasses.replace(m_cfg, attention="location")  # reads max_source_len positions
-  assert train.eval_length_limits(c, loc)[1] == 30
+  assert limits(loc).max_len == 30
 
 
 def test_eval_max_len_evaluates_long_pairs_whole_as_the_translator_does(tmp_path):
-  import functools
-  from seq2seq_jax.data import sources
+  from seq2seq_jax import tasks
   corpus = write_toy_corpus(str(tmp_path / "corpus"))
   with open(os.path.join(corpus, "test.en"), "a") as fe, \
        open(os.path.join(corpus, "test.de"), "a") as fd:
@@ -504,20 +528,21 @@ def test_eval_max_len_evaluates_long_pairs_whole_as_the_translator_does(tmp_path
   c = tiny_config(corpus)
   c.num_train_steps = 4
   wd = str(tmp_path / "run")
-  train.train_and_evaluate(c, wd)
-  tr = translator.load_translator(wd, "last")
-  source = sources.load_parallel(f"text:{corpus}", "test", "en", "de")
-  p_eval = jax.jit(functools.partial(train.eval_step, model=tr.model))
-  cut, _, cut_hyps, _ = train.evaluate(tr.model, tr.params, source, tr.src_tok, tr.tgt_tok, c,
-                                       eval_fn=p_eval)
+  trainer.train_and_evaluate(c, wd)
+  tr = predictor.load_predictor(wd, "last")
+  task = tasks.get("translation")
+
+  def evaluate(config):
+    run = tasks.Run(config, wd, task.build_data(config, wd), tr.model, [config.seed])
+    (res,) = task.evaluate(run, tr.params, "test", step=4, final=True)
+    return res, open(os.path.join(wd, "final_test.hyp.txt")).read().splitlines()
+
+  c.final_beam = 1
+  cut, cut_hyps = evaluate(c)
   c.eval_max_len = 48
-  whole, srcs, hyps, _ = train.evaluate(tr.model, tr.params, source, tr.src_tok, tr.tgt_tok, c,
-                                        eval_fn=p_eval)
+  whole, hyps = evaluate(c)
   # Greedy outputs that stopped at the old output limit now go on; the rest are as before.
   assert all(h.startswith(old) for h, old in zip(hyps[:-1], cut_hyps[:-1]))
   assert sum(h == old for h, old in zip(hyps[:-1], cut_hyps[:-1])) > 0
+  assert len(hyps[-1].split()) > len(cut_hyps[-1].split()) or hyps[-1] != cut_hyps[-1]
   assert whole["nll"] != cut["nll"]  # the long pair's loss now covers all of it
-  cfg = translator.run_config(wd, "last")
-  long_tr = translator.Translator(tr.model, tr.params, tr.src_tok, tr.tgt_tok,
-                                  {**cfg, "eval_max_len": 48})
-  assert [h[0].text for h in long_tr.translate(srcs, beam=1)] == hyps

@@ -1,36 +1,25 @@
-"""Decoding over a model's ``encode`` / ``init_carry`` / ``decode_step``.
+"""Greedy decoding and ancestral sampling (temperature, top-k, top-p).
 
-Model-agnostic: anything with those three methods decodes; the decoder carry is
-the cache. Each algorithm is one compiled ``lax.while_loop`` with fixed shapes
-that exits as soon as every sequence has finished.
+Each is one compiled ``lax.while_loop`` with fixed shapes over a
+:class:`~seq2seq_jax.decoding.protocol.DecodeModel` (the decoder carry is the
+cache) that exits as soon as every sequence has finished.
 
 Shapes: B batch, S source length, T output length, V vocabulary.
 """
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 
-
-def max_output_lengths(src_len_B, *, max_len: int, ratio: float = 2.0, offset: int = 10):
-  """Per-example length limit: min(max_len, ratio * src_len + offset)."""
-  limit = jnp.floor(ratio * src_len_B.astype(jnp.float32)).astype(jnp.int32) + offset
-  return jnp.minimum(limit, max_len)
-
-
-def static_output_len(S: int, *, max_len: int, ratio: float = 2.0, offset: int = 10) -> int:
-  """The output buffer a batch of sources padded to S needs: the largest
-  `max_output_lengths` any of its rows can have, so a short-source bucket does not
-  carry a buffer sized for the longest sentence."""
-  return int(min(max_len, math.floor(ratio * S) + offset))
+from seq2seq_jax.decoding.lengths import max_output_lengths
+from seq2seq_jax.decoding.protocol import DecodeModel
 
 
 @functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "pad_id"))
-def greedy(model, params, src_BxS, src_len_B, *, max_len: int, bos_id: int, eos_id: int,
-           pad_id: int = 0, len_limit_B=None):
+def greedy(model: DecodeModel, params, src_BxS, src_len_B, *, max_len: int, bos_id: int,
+           eos_id: int, pad_id: int = 0, len_limit_B=None):
   """Greedy decoding. Returns (tokens_BxT int32, lengths_B, attn_BxTxS).
 
   T = max_len (static). PAD and BOS are never produced; at an example's
@@ -72,17 +61,6 @@ def greedy(model, params, src_BxS, src_len_B, *, max_len: int, bos_id: int, eos_
   return tokens, lengths, attn
 
 
-def strip(tokens_T, eos_id: int) -> list[int]:
-  """Token ids up to (not including) the first EOS or padding 0."""
-  out = []
-  for tok in list(tokens_T):
-    tok = int(tok)
-    if tok == eos_id or tok == 0:
-      break
-    out.append(tok)
-  return out
-
-
 def filter_logits(logits_BxV, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
   """Temperature, then top-k, then nucleus (top-p) filtering; removed tokens get -inf.
 
@@ -108,8 +86,9 @@ def filter_logits(logits_BxV, *, temperature: float = 1.0, top_k: int = 0, top_p
 
 @functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "pad_id",
                                              "temperature", "top_k", "top_p"))
-def sample(model, params, src_BxS, src_len_B, key, *, max_len: int, bos_id: int, eos_id: int,
-           pad_id: int = 0, temperature=1.0, top_k: int = 0, top_p=1.0, len_limit_B=None):
+def sample(model: DecodeModel, params, src_BxS, src_len_B, key, *, max_len: int, bos_id: int,
+           eos_id: int, pad_id: int = 0, temperature=1.0, top_k: int = 0, top_p=1.0,
+           len_limit_B=None):
   """Ancestral sampling with temperature / top-k / top-p. Returns (tokens_BxT, lengths_B).
 
   Step t draws with ``fold_in(key, t)``, so a key reproduces its samples.

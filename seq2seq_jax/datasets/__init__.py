@@ -1,0 +1,1 @@
+"""Corpora this project builds itself, each a TFDS builder in its own subpackage."""
