@@ -201,7 +201,7 @@ def torch_worker(batch_path: str, weights_path: str, T: int):
 # ---------------------------------------------------------------------------------
 def jax_config():
   sys.path.insert(0, REPO)
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   return model_lib, model_lib.ModelConfig(
       src_vocab_size=V, tgt_vocab_size=V, embed_dim=E, hidden_dim=H, encoder_layers=L,
       decoder_layers=L, bidirectional="all", attention="general", input_feeding=True,

@@ -64,7 +64,8 @@ def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0,
   import jax.numpy as jnp
   import ml_collections
   sys.path.insert(0, os.path.dirname(HERE))
-  from seq2seq_jax import model as model_lib, train
+  from seq2seq_jax.models import seq2seq as model_lib
+  from seq2seq_jax import train
 
   cfg = model_lib.ModelConfig(src_vocab_size=V, tgt_vocab_size=V, embed_dim=E, hidden_dim=H,
                               encoder_layers=L, decoder_layers=L, attention="general",
@@ -245,7 +246,7 @@ def make_inputs(path: str):
   """Random initial weights (our initialiser) and one batch, saved for both workers."""
   import jax
   sys.path.insert(0, os.path.dirname(HERE))
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   cfg = model_lib.ModelConfig(src_vocab_size=V, tgt_vocab_size=V, embed_dim=E, hidden_dim=H,
                               encoder_layers=L, decoder_layers=L, attention="general",
                               input_feeding=False, bridge="copy")

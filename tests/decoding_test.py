@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from seq2seq_jax import decoding
-from seq2seq_jax import model as model_lib
+from seq2seq_jax.models import seq2seq as model_lib
 
 BOS, EOS = 1, 2
 SRC = jnp.array([[5, 6, 7, 8, 2], [4, 9, 2, 0, 0]])

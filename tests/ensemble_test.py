@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from seq2seq_jax import decoding
-from seq2seq_jax import model as model_lib
+from seq2seq_jax.models import seq2seq as model_lib
 from seq2seq_jax.decoding import beam_search as bs
 from seq2seq_jax.decoding import ensemble
 

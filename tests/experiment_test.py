@@ -8,7 +8,8 @@ import jax
 import pytest
 
 from conftest import REPO
-from seq2seq_jax import experiment, model as model_lib, sequence_model, tasks
+from seq2seq_jax import experiment, tasks
+from seq2seq_jax.models import seq2one as sequence_model, seq2seq as model_lib
 from seq2seq_jax.data import synthetic
 
 EXPERIMENTS = sorted(d for d in os.listdir(os.path.join(REPO, "experiments"))

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import model as model_lib
+from seq2seq_jax.models import seq2seq as model_lib
 from seq2seq_jax.nn import cells, fused_lstm, recurrent
 
 

@@ -15,7 +15,7 @@ def child():
   import ml_collections
   import numpy as np
 
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   from seq2seq_jax import parallel, train
 
   assert jax.device_count() == 8, jax.devices()

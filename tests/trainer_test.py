@@ -203,7 +203,7 @@ def test_bad_inputs_are_clear_errors(toy_corpus, tmp_path):
 
 def test_gradient_accumulation_equals_one_big_batch():
   import ml_collections
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   m = model_lib.Seq2Seq(model_lib.ModelConfig(src_vocab_size=11, tgt_vocab_size=11, embed_dim=8,
                                               hidden_dim=8, encoder_layers=1, decoder_layers=1))
   oc = ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1))
@@ -227,7 +227,7 @@ def test_fused_or_chunked_loss_and_remat_give_the_same_update(fused, loss_chunk,
   """Memory options change what is stored, not the update (T=7: 3 leaves a last chunk of 1)."""
   import dataclasses
   import ml_collections
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   cfg = model_lib.ModelConfig(src_vocab_size=13, tgt_vocab_size=17, embed_dim=8, hidden_dim=8,
                               encoder_layers=1, decoder_layers=2, dropout=0.3)
   m = model_lib.Seq2Seq(cfg)
@@ -253,7 +253,7 @@ def test_fused_or_chunked_loss_and_remat_give_the_same_update(fused, loss_chunk,
 def test_fused_loss_keeps_no_logits_and_chunked_one_chunk():
   """XLA's buffer accounting: the BxTxV logits (and their gradient) are gone."""
   import ml_collections
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   B, T, V = 4, 200, 3000
   m = model_lib.Seq2Seq(model_lib.ModelConfig(src_vocab_size=50, tgt_vocab_size=V, embed_dim=16,
                                               hidden_dim=16, encoder_layers=1, decoder_layers=1))
@@ -503,7 +503,7 @@ def test_load_translator_on_a_multi_seed_run(multi_seed_run):
 
 
 def test_eval_length_limits_default_cap_and_location_attention(toy_corpus):
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   c = tiny_config(toy_corpus)
   m_cfg = model_lib.ModelConfig(src_vocab_size=40, tgt_vocab_size=40, embed_dim=8,
                                 hidden_dim=8, encoder_layers=1, decoder_layers=1,

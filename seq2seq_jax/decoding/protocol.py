@@ -16,7 +16,7 @@ beam search tiles and gathers them along the batch axis (one example's K beams).
 `decode_step` returns float32 scores: logits, or log-probabilities (an
 ensemble), as decoders take their softmax.
 
-:class:`~seq2seq_jax.model.Seq2Seq` (``Encoded``, ``DecoderCarry``) and
+:class:`~seq2seq_jax.models.seq2seq.Seq2Seq` (``Encoded``, ``DecoderCarry``) and
 :class:`~seq2seq_jax.decoding.ensemble.Ensemble` implement it. The Protocols are
 ``runtime_checkable``: ``isinstance`` checks that the members exist (not their
 signatures), which is what the tests assert.

@@ -1,5 +1,5 @@
 """The long-time-lag problems of Hochreiter & Schmidhuber 1997 (the adding problem and the
-temporal-order task) as a task: a sequence-to-one recurrent model (``sequence_model``)
+temporal-order task) as a task: a sequence-to-one recurrent model (``models.seq2one``)
 read to each sequence's end, trained on batches generated inside the compiled step.
 
 Batches: ``data.synthetic.make_batch(problem, fold_in(data_key, step), B, T)`` with
@@ -22,7 +22,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from seq2seq_jax import sequence_model as sm
+from seq2seq_jax.models import seq2one as sm
 from seq2seq_jax import tasks
 from seq2seq_jax.data import synthetic
 
@@ -35,25 +35,6 @@ def model_config(config) -> sm.SequenceModelConfig:
       hidden_dim=config.model.hidden_dim, output_dim=synthetic.output_dim(problem), head=head,
       num_layers=config.model.get("num_layers", 1),
       forget_bias=config.model.get("forget_bias", 1.0))
-
-
-class SequenceModel:
-  """`sequence_model`'s pure functions bound to a config (hashable, like Seq2Seq)."""
-
-  def __init__(self, cfg: sm.SequenceModelConfig):
-    self.cfg = cfg
-
-  def init(self, key):
-    return sm.init(self.cfg, key)
-
-  def __call__(self, params, x_BxLxD, lengths_B):
-    return sm.apply(self.cfg, params, x_BxLxD, lengths_B)
-
-  def __hash__(self):
-    return hash(self.cfg)
-
-  def __eq__(self, other):
-    return isinstance(other, SequenceModel) and other.cfg == self.cfg
 
 
 def test_set(config):
@@ -98,7 +79,7 @@ class LongLag(tasks.Task):
     return tasks.Data({"test": test_set(config)})
 
   def build_model(self, config, data):
-    return SequenceModel(model_config(config))
+    return sm.SequenceModel(model_config(config))
 
   def model_meta(self, model):
     import dataclasses  # pylint: disable=g-import-not-at-top
@@ -185,7 +166,7 @@ class LongLag(tasks.Task):
 
   def predictor(self, meta, members, asset_paths):
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-    model = SequenceModel(sm.SequenceModelConfig.from_dict(meta["model"]))
+    model = sm.SequenceModel(sm.SequenceModelConfig.from_dict(meta["model"]))
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *members)
     # [M] members' outputs for x [B, L, D]: regression values or class logits.
     return jax.jit(lambda x, lengths: jax.vmap(lambda p: model(p, x, lengths))(params))

@@ -28,7 +28,7 @@ from seq2seq_jax import checkpoints as ckpt_lib
 from seq2seq_jax.decoding import ensemble as ens_lib
 from seq2seq_jax import evaluation
 from seq2seq_jax import losses
-from seq2seq_jax import model as model_lib
+from seq2seq_jax.models import seq2seq as model_lib
 from seq2seq_jax import tasks
 from seq2seq_jax.data import pipeline, sources, tokenizer as tok_lib
 from seq2seq_jax.inference import translator as translator_lib

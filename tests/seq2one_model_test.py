@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import sequence_model as sm
+from seq2seq_jax.models import seq2one as sm
 from seq2seq_jax.data import synthetic
 from seq2seq_jax.nn import cells as cells_lib
 

@@ -19,6 +19,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from seq2seq_jax.models.config import from_dict
 from seq2seq_jax.nn import cells as cells_lib
 from seq2seq_jax.nn import recurrent
 
@@ -46,12 +47,7 @@ class SequenceModelConfig:
 
   @classmethod
   def from_dict(cls, d) -> "SequenceModelConfig":
-    d = dict(d)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-      raise ValueError(f"SequenceModelConfig: unknown field(s) {unknown}; known: {sorted(known)}")
-    return cls(**d)
+    return from_dict(cls, d)
 
 
 def init(cfg: SequenceModelConfig, key) -> dict:
@@ -132,3 +128,16 @@ def hidden_grad_norms(cfg: SequenceModelConfig, params: dict, x_BxLxD, lengths_B
   g = recurrent.reverse_padded(g, lengths_B)  # index k = steps before the end
   norms_LxB = jnp.linalg.norm(g, axis=-1) * mask
   return norms_LxB.sum(1) / jnp.maximum(mask.sum(1), 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceModel:
+  """The pure functions above bound to a config: hashable (a static jit argument) and
+  with ``init(key)``, as every model the trainer builds."""
+  cfg: SequenceModelConfig
+
+  def init(self, key) -> dict:
+    return init(self.cfg, key)
+
+  def __call__(self, params: dict, x_BxLxD, lengths_B):
+    return apply(self.cfg, params, x_BxLxD, lengths_B)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax import test_util
 
-from seq2seq_jax import model as model_lib
+from seq2seq_jax.models import seq2seq as model_lib
 from seq2seq_jax.nn import attention, cells
 
 V_SRC, V_TGT = 17, 19
@@ -205,7 +205,7 @@ def test_rematerialised_model_has_the_same_loss_and_gradients(kw):
 
 
 def test_only_location_attention_limits_the_source_length():
-  from seq2seq_jax import model as model_lib
+  from seq2seq_jax.models import seq2seq as model_lib
   base = dict(src_vocab_size=10, tgt_vocab_size=10, embed_dim=4, hidden_dim=4,
               encoder_layers=1, decoder_layers=1, max_source_len=40)
   assert model_lib.ModelConfig(attention="location", **base).longest_source == 40
