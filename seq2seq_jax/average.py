@@ -8,7 +8,9 @@ The result is an inference checkpoint (params, model config, tokenizer files) at
 """
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from seq2seq_jax import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory.")
@@ -18,9 +20,7 @@ flags.mark_flag_as_required("workdir")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
+  cli.start(argv, compilation_cache=False)
   from seq2seq_jax import checkpoints  # pylint: disable=g-import-not-at-top
   out = FLAGS.output or os.path.join(FLAGS.workdir, "averaged")
   step, steps = checkpoints.average_checkpoints(

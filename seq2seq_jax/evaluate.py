@@ -10,7 +10,9 @@ bleu_by_length.tsv/.png and attention_<i>.png heatmaps.
 import json
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from seq2seq_jax import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdir", None, "Run directory (several: an ensemble).")
@@ -26,11 +28,7 @@ flags.mark_flag_as_required("workdir")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
-  from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
-  compilation_cache.enable()  # later runs load compiled programs instead of recompiling
+  cli.start(argv)
   from seq2seq_jax import evaluation_run  # pylint: disable=g-import-not-at-top
   out_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir[0], f"eval_{FLAGS.split}")
   report = evaluation_run.evaluate_run(

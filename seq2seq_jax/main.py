@@ -10,7 +10,9 @@ This is the only module that defines flags; everything else is functions
 (`trainer.train_and_evaluate(config, workdir)`, `experiment.run(...)`) that tests
 and notebooks call. `config.task` picks the task (`seq2seq_jax.tasks`).
 """
-from absl import app, flags, logging
+from absl import app, flags
+
+from seq2seq_jax import cli
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -36,11 +38,7 @@ def _literal(text):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
-  from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
-  compilation_cache.enable()  # later runs load compiled programs instead of recompiling
+  cli.start(argv)
   if FLAGS.experiment:
     if FLAGS.config is not None:
       raise app.UsageError("give either --config or --experiment, not both")

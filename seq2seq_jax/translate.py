@@ -11,7 +11,9 @@ workdirs decode as an ensemble (averaged probabilities).
 """
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from seq2seq_jax import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdir", None, "Run directory, or several (comma-separated) for an ensemble.")
@@ -26,11 +28,7 @@ flags.mark_flag_as_required("workdir")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)
-  from seq2seq_jax import compilation_cache  # pylint: disable=g-import-not-at-top
-  compilation_cache.enable()  # later runs load compiled programs instead of recompiling
+  cli.start(argv)
   from seq2seq_jax.inference import predictor  # pylint: disable=g-import-not-at-top
   if FLAGS.nbest < 1 or FLAGS.beam < 1:
     raise app.UsageError("--beam and --nbest must be >= 1")
