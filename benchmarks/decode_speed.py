@@ -15,7 +15,7 @@ The peer is JoeyNMT's own decoder, as its `translate`/`test` path calls it:
 `joeynmt.search.search(model, batch, max_output_length=T, beam_size=1 | 5,
 beam_alpha=-1)` (encoder + `recurrent_greedy` / `beam_search`) on a
 `joeynmt.model.build_model` model in `eval()` mode. Ours: `decoding.greedy` and
-`beam_search.beam_search` (each one jit-compiled program: encoder + while_loop).
+`decoding.beam_search.beam_search` (each one jit-compiled program: encoder + while_loop).
 Each call's time includes the encoder and the copy of the result to NumPy.
 
 Identical weights: JoeyNMT builds and initialises its model (its defaults:
@@ -242,7 +242,8 @@ def jax_worker(batch_path: str, weights_path: str, T: int):
   import jax
   import jax.numpy as jnp
   model_lib, cfg = jax_config()
-  from seq2seq_jax import beam_search as beam_lib, decoding
+  from seq2seq_jax import decoding
+  from seq2seq_jax.decoding import beam_search as beam_lib
 
   m = model_lib.Seq2Seq(cfg)
   params = jax_params_from_joey(dict(np.load(weights_path)), m.init(jax.random.key(0)))
@@ -413,7 +414,7 @@ def main():
       f"steps (random weights: no EOS, full length), beam search without length penalty. "
       f"JoeyNMT {info['torch']['joeynmt']} `search.search` on torch {info['torch']['torch']} "
       f"({info['torch']['threads']} threads) vs seq2seq_jax `decoding.greedy` / "
-      f"`beam_search.beam_search` on jax {info['jax']['jax']} ({info['jax']['backend']}). "
+      f"`decoding.beam_search.beam_search` on jax {info['jax']['jax']} ({info['jax']['backend']}). "
       f"Identical weights: teacher-forced logits max |diff| {eq['logit_maxdiff']:.1e}; "
       f"token agreement (first {T - 1} tokens): {agree}. JAX first call (compile + run): "
       f"{compile_s}, not timed. Load average before/after: "

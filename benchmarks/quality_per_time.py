@@ -115,8 +115,8 @@ def translate_ours(wd: str, src_path: str, out_path: str, beam: int, checkpoint:
   code = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from seq2seq_jax import translator
-tr = translator.load_translator(sys.argv[1], sys.argv[5])
+from seq2seq_jax.inference import predictor
+tr = predictor.load_predictor(sys.argv[1], sys.argv[5])
 load_s = time.perf_counter() - t0
 lines = [l.rstrip("\n") for l in open(sys.argv[2])]
 beam = int(sys.argv[4])

@@ -60,12 +60,15 @@ def set_shape(batch: int, src_len: int, tgt_len: int) -> None:
 def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0,
               fused_loss: bool = True, dtype: str = "float32"):
   """(compiled train step, state, batch, compile seconds) of R with the saved weights."""
+  import functools
+
   import jax
   import jax.numpy as jnp
   import ml_collections
   sys.path.insert(0, os.path.dirname(HERE))
   from seq2seq_jax.models import seq2seq as model_lib
-  from seq2seq_jax import train
+  from seq2seq_jax import optimizer, steps
+  from seq2seq_jax.tasks import translation
 
   cfg = model_lib.ModelConfig(src_vocab_size=V, tgt_vocab_size=V, embed_dim=E, hidden_dim=H,
                               encoder_layers=L, decoder_layers=L, attention="general",
@@ -74,14 +77,17 @@ def jax_setup(weights_path: str, remat_chunk: int = 0, loss_chunk: int = 0,
   m = model_lib.Seq2Seq(cfg)
   data = np.load(weights_path)
   params = jax.tree.map(jnp.asarray, _jax_params_from_flat(data, m.init(jax.random.key(0))))
-  tx, _ = train.make_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3)), 10)
+  tx, _ = optimizer.make_optimizer(
+      ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3)), 10)
   batch = {k: jnp.asarray(data[f"batch/{k}"])[None] for k in
            ("src", "src_len", "tgt_in", "tgt_out", "tgt_weights")}
-  step = jax.jit(lambda s, b: train.train_step(s, b, model=m, tx=tx,
-                                               dropout_key=jax.random.key(0), label_smoothing=0.0,
-                                               fused_loss=fused_loss, loss_chunk=loss_chunk),
+  # The translation task's training loss, as the trainer uses it.
+  loss_fn = functools.partial(translation.sequence_loss, m, label_smoothing=0.0,
+                              fused=fused_loss, loss_chunk=loss_chunk)
+  step = jax.jit(lambda s, b: steps.train_step(s, b, loss_fn=loss_fn, tx=tx,
+                                               dropout_key=jax.random.key(0)),
                  donate_argnums=(0,))
-  state = train.TrainState(jnp.int32(0), params, tx.init(params))
+  state = steps.TrainState(jnp.int32(0), params, tx.init(params))
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
   return compiled, state, batch, time.perf_counter() - t0

@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import time
 from typing import Any
 
@@ -230,7 +231,12 @@ def to_json(obj) -> Any:
 
 def average_checkpoints(directory: str, output: str, last: int = 0):
   """Writes the mean parameters of the newest `last` (0: all) checkpoints in
-  `directory` as an inference checkpoint under `output`. Returns (step, steps)."""
+  `directory` as an inference checkpoint under `output`, replacing what an earlier call
+  wrote there (so `--last` can be changed and the command rerun). Returns (step, steps).
+
+  The new checkpoint is complete in a sibling directory before it replaces `output`, so
+  an interrupted call leaves the previous average in place.
+  """
   mngr = ocp.CheckpointManager(os.path.abspath(directory))
   steps = sorted(mngr.all_steps())
   if not steps:
@@ -240,7 +246,10 @@ def average_checkpoints(directory: str, output: str, last: int = 0):
   for _, meta, _, s in loaded[1:]:
     check_compatible(meta, loaded[0][1], where=f"checkpoint step {s}")
   avg = jax.tree.map(lambda *xs: sum(xs) / len(xs), *[l[0] for l in loaded])
-  out = ocp.CheckpointManager(os.path.abspath(output), options=ocp.CheckpointManagerOptions(
+  output = os.path.abspath(output)
+  staging = f"{output}.writing-{os.getpid()}"
+  shutil.rmtree(staging, ignore_errors=True)
+  out = ocp.CheckpointManager(staging, options=ocp.CheckpointManagerOptions(
       create=True, enable_async_checkpointing=False))
   meta = dict(loaded[-1][1], averaged_steps=steps)
   out.save(steps[-1], args=ocp.args.Composite(
@@ -248,4 +257,11 @@ def average_checkpoints(directory: str, output: str, last: int = 0):
       assets=ocp.args.JsonSave(loaded[-1][2])), force=True)
   out.wait_until_finished()
   out.close()
+  if os.path.exists(output):
+    old = f"{output}.old-{os.getpid()}"
+    os.rename(output, old)
+    os.rename(staging, output)
+    shutil.rmtree(old)
+  else:
+    os.rename(staging, output)
   return steps[-1], steps

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import analysis
+from seq2seq_jax.decoding import ensemble as ens_lib
 from seq2seq_jax.inference import predictor
 from seq2seq_jax.data import sources
 
@@ -42,7 +43,7 @@ def evaluate_run(workdirs, split: str, out_dir: str, *, checkpoint="best", beam=
                                 src_tokenizer=tr.src_tok)
   report.update(split=split, num_sentences=n, beam=beam, alpha=alpha, beta=beta,
                 checkpoint=checkpoint)
-  if hasattr(tr.model, "cfg") and tr.model.cfg.has_attention:
+  if not isinstance(tr.model, ens_lib.Ensemble) and tr.model.cfg.has_attention:
     for i in range(min(heatmaps, n)):
       src_ids = tr.encode_sources([srcs[i]])[0]
       tgt_ids = results[i][0].tokens + [tr.tgt_tok.eos_id]

@@ -45,10 +45,6 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def batch_sharded(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P("data"))
-
-
 def global_batch(mesh: Mesh, local_batch: dict, batch_axis: int = 0) -> dict:
   """This host's numpy batch -> global jax arrays sharded over `data`.
 

@@ -119,6 +119,17 @@ def test_average_command_writes_the_mean_of_the_last_checkpoints(trained, tmp_pa
   avg, meta, _, step = checkpoints.restore_for_inference(str(out))
   assert step == steps[-1] and meta["averaged_steps"] == steps
   jax.tree.map(lambda a, b, c: np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-6), avg, p1, p2)
+  # Rerunning with another --last replaces the average (no StepAlreadyExistsError), and
+  # --checkpoint=avg loads exactly what the command wrote.
+  subprocess.run([sys.executable, "-m", "seq2seq_jax.average", f"--workdir={trained}",
+                  "--last=1", f"--output={out}"], cwd=REPO, env=env, check=True, capture_output=True)
+  one, meta, _, _ = checkpoints.restore_for_inference(str(out))
+  assert meta["averaged_steps"] == steps[-1:]
+  jax.tree.map(np.testing.assert_array_equal, one, p2)
+  assert sorted(os.listdir(tmp_path)) == ["avg"]  # no staging directory left behind
+  averaged = checkpoints.restore_for_inference(os.path.join(trained, "averaged"))[0]
+  jax.tree.map(np.testing.assert_array_equal, predictor.load_predictor(trained, "avg").params,
+               averaged)
 
 
 def test_eval_max_len_translates_sentences_longer_than_training_whole(trained, capsys):

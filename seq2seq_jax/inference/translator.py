@@ -20,6 +20,8 @@ import numpy as np
 from seq2seq_jax.decoding import beam_search as beam_lib
 from seq2seq_jax import decoding
 from seq2seq_jax.data import pipeline
+from seq2seq_jax.decoding import ensemble as ens_lib
+from seq2seq_jax.models import seq2seq
 from seq2seq_jax.data import tokenizer as tok_lib
 
 
@@ -47,25 +49,29 @@ def load_tokenizers(paths: list[str]):
   return tok_lib.load_tokenizer(src), tok_lib.load_tokenizer(tgt)
 
 
-def _model_cfg(model) -> model_lib.ModelConfig:
+def model_config(model) -> seq2seq.ModelConfig:
   """The ModelConfig of a Seq2Seq or of an ensemble of them."""
-  return model.cfg if hasattr(model, "cfg") else model.model.cfg
+  return model.model.cfg if isinstance(model, ens_lib.Ensemble) else model.cfg
 
 
 class Translator:
-  """A model (or ensemble) with its tokenizers and decoding settings."""
+  """A model (or ensemble) with its tokenizers and decoding settings.
+
+  `run_config` is the run's training config (as stored with its checkpoints): its
+  ``max_len``, ``buckets``, ``reverse_source`` and ``eval_max_len`` (None or 0: the
+  training max_len) set the length buckets, exactly as in training's evaluation.
+  """
 
   def __init__(self, model, params, src_tok, tgt_tok, run_config: dict):
     self.model, self.params = model, params
     self.src_tok, self.tgt_tok = src_tok, tgt_tok
-    train_max = int(run_config.get("max_len", 64))
+    missing = [k for k in ("max_len", "buckets") if k not in run_config]
+    if missing:
+      raise ValueError(f"the run's config lacks {missing}: not a translation run's config")
     self.reverse_source = bool(run_config.get("reverse_source", False))
-    buckets = sorted(int(b) for b in run_config.get("buckets", (train_max,)))
-    # The run's evaluation limits, as train.eval_length_limits: its eval_max_len, else
-    # the training max_len (runs saved before eval_max_len existed).
     self.buckets, self.max_len = pipeline.eval_buckets(
-        [b for b in buckets if b < train_max] + [train_max], train_max,
-        run_config.get("eval_max_len"), _model_cfg(model).longest_source)
+        run_config["buckets"], run_config["max_len"], run_config.get("eval_max_len"),
+        model_config(model).longest_source)
 
   def encode_sources(self, lines: list[str]) -> list[list[int]]:
     """Token ids (with EOS) per line, truncated to max_len with a warning on stderr."""
