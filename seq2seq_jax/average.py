@@ -8,7 +8,7 @@ The result is an inference checkpoint (params, model config, tokenizer files) at
 """
 import os
 
-from absl import app, flags
+from absl import flags
 
 from seq2seq_jax import cli
 
@@ -16,11 +16,14 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory.")
 flags.DEFINE_integer("last", 0, "Average the newest N checkpoints (0: all kept ones).")
 flags.DEFINE_string("output", None, "Default: <workdir>/averaged.")
+flags.DEFINE_bool("verbose", False, cli.VERBOSE_HELP)
 flags.mark_flag_as_required("workdir")
 
 
 def main(argv):
   cli.start(argv, compilation_cache=False)
+  if not os.path.isdir(FLAGS.workdir):
+    raise FileNotFoundError(f"run directory {FLAGS.workdir} does not exist")
   from seq2seq_jax import checkpoints  # pylint: disable=g-import-not-at-top
   out = FLAGS.output or os.path.join(FLAGS.workdir, "averaged")
   step, steps = checkpoints.average_checkpoints(
@@ -29,4 +32,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

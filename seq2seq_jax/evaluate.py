@@ -10,7 +10,7 @@ bleu_by_length.tsv/.png and attention_<i>.png heatmaps.
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 from seq2seq_jax import cli
 
@@ -24,6 +24,7 @@ flags.DEFINE_float("beta", 0.0, "GNMT coverage penalty.")
 flags.DEFINE_integer("limit", 0, "Evaluate only the first N pairs (0: all).")
 flags.DEFINE_integer("heatmaps", 3, "Attention heatmaps for the first N sentences.")
 flags.DEFINE_string("output_dir", None, "Default: <workdir>/eval_<split>.")
+flags.DEFINE_bool("verbose", False, cli.VERBOSE_HELP)
 flags.mark_flag_as_required("workdir")
 
 
@@ -38,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -6,9 +6,11 @@
   python -m seq2seq_jax.main --experiment=experiments/sutskever2014 --size=cpu \
       --workdir=workdir/sutskever2014 [--variants=forward,reversed] [--set=data_dir=/data]
 
-This is the only module that defines flags; everything else is functions
-(`trainer.train_and_evaluate(config, workdir)`, `experiment.run(...)`) that tests
-and notebooks call. `config.task` picks the task (`seq2seq_jax.tasks`).
+Only the entry points (this module, translate, evaluate, average) define flags;
+everything else is functions (`trainer.train_and_evaluate(config, workdir)`,
+`experiment.run(...)`) that tests and notebooks call. `config.task` picks the task
+(`seq2seq_jax.tasks`). A user error (bad flag, missing file, diverged run...) ends with a
+one-line message; --verbose shows its traceback (`seq2seq_jax.cli`).
 """
 from absl import app, flags
 
@@ -26,6 +28,7 @@ flags.DEFINE_list("variants", None, "Subset of the experiment's variants (defaul
 flags.DEFINE_multi_string("set", [], "key=value overrides for every experiment variant "
                           "(e.g. data_dir=/path, num_seeds=1); values are parsed as Python "
                           "literals when possible.")
+flags.DEFINE_bool("verbose", False, cli.VERBOSE_HELP)
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -60,4 +63,4 @@ def main(argv):
     print(line)
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -4,10 +4,11 @@ r"""Translate stdin to stdout with a trained run.
       --nbest=3 --checkpoint=best|last|avg] < input.txt > output.txt
 
 One translation per input line, in input order (n-best: `index<TAB>score<TAB>
-hypothesis` lines, best first). Empty lines give empty lines; lines longer than
-the run's limit (its config's eval_max_len, else max_len) are truncated with a warning
-on stderr. Several comma-separated
-workdirs decode as an ensemble (averaged probabilities).
+hypothesis` lines, best first). Input and output are UTF-8 whatever the locale; bytes
+that are not UTF-8 are replaced by U+FFFD with a warning naming the line. Empty lines
+give empty lines; lines longer than the run's limit (its config's eval_max_len, else
+max_len) are truncated with a warning on stderr. Several comma-separated workdirs decode
+as an ensemble (averaged probabilities).
 """
 import sys
 
@@ -24,27 +25,54 @@ flags.DEFINE_float("beta", 0.0, "GNMT coverage penalty beta.")
 flags.DEFINE_integer("nbest", 1, "Hypotheses per line; > 1 writes TSV (index, score, text).")
 flags.DEFINE_integer("batch_size", None, "Sentences per compiled batch (default: 32 for beam "
                      "search, 64 greedy).")
+flags.DEFINE_bool("verbose", False, cli.VERBOSE_HELP)
 flags.mark_flag_as_required("workdir")
+
+
+def read_lines(stream) -> list[str]:
+  """The lines of a binary stream decoded as UTF-8, without their line ends.
+
+  A line that is not valid UTF-8 is decoded with U+FFFD for the bad bytes (and a warning
+  with its line number), so it still gets its output line and the other lines are
+  translated. Reading bytes also keeps the locale's encoding out of it.
+  """
+  lines = []
+  for number, raw in enumerate(stream, 1):
+    # Only "\n" ends a line (text-mode stdin would also split on a lone "\r", changing
+    # the line count); a "\r" before it is a Windows line end.
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    try:
+      lines.append(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+      print(f"warning: line {number} is not valid UTF-8 ({e.reason} at byte {e.start}); "
+            "undecodable bytes replaced by U+FFFD", file=sys.stderr)
+      lines.append(raw.decode("utf-8", errors="replace"))
+  return lines
 
 
 def main(argv):
   cli.start(argv)
-  from seq2seq_jax.inference import predictor  # pylint: disable=g-import-not-at-top
   if FLAGS.nbest < 1 or FLAGS.beam < 1:
     raise app.UsageError("--beam and --nbest must be >= 1")
+  if FLAGS.nbest > FLAGS.beam:
+    raise app.UsageError(f"--nbest={FLAGS.nbest} cannot exceed --beam={FLAGS.beam}: the "
+                         "search keeps only --beam hypotheses")
+  if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
+    raise app.UsageError("--batch_size must be >= 1")
+  from seq2seq_jax.inference import predictor  # pylint: disable=g-import-not-at-top
   tr = predictor.load_predictor(FLAGS.workdir, FLAGS.checkpoint)
-  lines = [line.rstrip("\n") for line in sys.stdin]
+  lines = read_lines(sys.stdin.buffer)
   results = tr.translate(lines, beam=FLAGS.beam, alpha=FLAGS.alpha, beta=FLAGS.beta,
                          nbest=FLAGS.nbest, batch_size=FLAGS.batch_size)
-  out = sys.stdout
+  rows = []
   for i, hyps in enumerate(results):
     if FLAGS.nbest == 1:
-      out.write(hyps[0].text + "\n")
+      rows.append(hyps[0].text)
     else:
-      for h in hyps[:FLAGS.nbest]:
-        out.write(f"{i}\t{h.score:.4f}\t{h.text}\n")
-  out.flush()
+      rows.extend(f"{i}\t{h.score:.4f}\t{h.text}" for h in hyps[:FLAGS.nbest])
+  sys.stdout.buffer.write("".join(r + "\n" for r in rows).encode("utf-8"))
+  sys.stdout.buffer.flush()
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

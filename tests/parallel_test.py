@@ -16,13 +16,16 @@ def child():
   import numpy as np
 
   from seq2seq_jax.models import seq2seq as model_lib
-  from seq2seq_jax import parallel, train
+  import functools
+
+  from seq2seq_jax import optimizer, parallel, steps
+  from seq2seq_jax.tasks import translation
 
   assert jax.device_count() == 8, jax.devices()
   m = model_lib.Seq2Seq(model_lib.ModelConfig(
       src_vocab_size=23, tgt_vocab_size=29, embed_dim=8, hidden_dim=12, encoder_layers=2,
       decoder_layers=2, bidirectional="first", attention="general", dropout=0.2))
-  tx, _ = train.make_optimizer(ml_collections.ConfigDict(
+  tx, _ = optimizer.make_optimizer(ml_collections.ConfigDict(
       dict(name="adam", learning_rate=1e-2, clip_norm=1.0)), 10)
   params = m.init(jax.random.key(0))
   rng = np.random.RandomState(0)
@@ -35,11 +38,12 @@ def child():
 
   def run(devices):
     mesh = parallel.make_mesh(devices)
-    state = train.TrainState(np.int32(0), params, tx.init(params))
+    state = steps.TrainState(np.int32(0), params, tx.init(params))
     state = jax.device_put(state, parallel.replicated(mesh))
-    step = jax.jit(lambda s, b: train.train_step(s, b, model=m, tx=tx,
-                                                 dropout_key=jax.random.key(1),
-                                                 label_smoothing=0.1))
+    loss_fn = functools.partial(translation.sequence_loss, m, label_smoothing=0.1, fused=True,
+                                loss_chunk=0)
+    step = jax.jit(lambda s, b: steps.train_step(s, b, loss_fn=loss_fn, tx=tx,
+                                                 dropout_key=jax.random.key(1)))
     gb = parallel.global_batch(mesh, batch, batch_axis=1)
     assert len(gb["src"].sharding.device_set) == len(devices)
     for _ in range(3):

@@ -67,10 +67,25 @@ def test_crlf_and_missing_final_newline(tmp_path):
 def test_mismatched_line_counts(tmp_path):
   _write(str(tmp_path / "train.en"), ["a", "b", "c"])
   _write(str(tmp_path / "train.de"), ["x", "y"], gz=True)
-  with pytest.raises(ValueError) as e:
+  with pytest.raises(sources.DatasetError) as e:
     sources.load_parallel(f"text:{tmp_path}", "train", "en", "de")
   msg = str(e.value)
   assert "train.en" in msg and "train.de.gz" in msg and "3" in msg and "2" in msg
+
+
+def test_empty_split_names_both_files(tmp_path):
+  _write(str(tmp_path / "train.en"), [])
+  _write(str(tmp_path / "train.de"), [])
+  with pytest.raises(sources.DatasetError, match=f"{tmp_path}/train.en and {tmp_path}/train.de "
+                     "are empty: split 'train' has no sentence pairs"):
+    sources.load_parallel(f"text:{tmp_path}", "train", "en", "de")
+
+
+def test_text_that_is_not_utf8_names_the_file_and_line(tmp_path):
+  (tmp_path / "train.en").write_bytes(b"fine\nbad \xff\n")
+  _write(str(tmp_path / "train.de"), ["gut", "schlecht"])
+  with pytest.raises(sources.DatasetError, match=f"{tmp_path}/train.en is not UTF-8: line 2"):
+    sources.load_parallel(f"text:{tmp_path}", "train", "en", "de")
 
 
 def test_missing_file_names_path(text_dir):
@@ -84,13 +99,16 @@ def test_missing_file_names_path(text_dir):
 
 def test_unknown_names(tmp_path):
   for name in ("no such dataset!", "/definitely/not/a/dir", "UPPER/case"):
-    with pytest.raises(ValueError, match="Accepted forms") as e:
+    with pytest.raises(sources.DatasetError, match="Accepted forms") as e:
       sources.load_parallel(name, "train", "en", "de")
     assert name in str(e.value)
   # TFDS-shaped but unregistered and not on disk.
-  with pytest.raises(ValueError, match="no_such_tfds_dataset_xyz"):
+  with pytest.raises(sources.DatasetError, match="no_such_tfds_dataset_xyz"):
     sources.load_parallel("no_such_tfds_dataset_xyz/en-de", "train", "en", "de",
                           data_dir=str(tmp_path))
+  with pytest.raises(sources.DatasetError, match="synthetic/copy: unknown split 'bogus'; its "
+                     r"splits are \['test', 'train', 'validation'\]"):
+    sources.load_parallel("synthetic/copy", "bogus", "en", "de")
 
 
 def test_unknown_name_lists_the_registered_kinds():
@@ -203,11 +221,18 @@ def test_tfds_translation_feature_and_generic_decoding(tfds_dir):
   assert generic.get_many([2, 0]) == s.get_many([2, 0])
 
 
-def test_tfds_bad_language_or_split(tfds_dir):
-  with pytest.raises(ValueError, match="features"):
+def test_tfds_bad_language_split_or_config(tfds_dir):
+  with pytest.raises(sources.DatasetError, match="features"):
     sources.load_parallel("tiny_parallel_test/en-de", "train", "en", "fr", data_dir=tfds_dir)
-  with pytest.raises(ValueError, match="available splits"):
+  with pytest.raises(sources.DatasetError, match="available splits"):
     sources.load_parallel("tiny_parallel_test/en-de", "test", "en", "de", data_dir=tfds_dir)
+  with pytest.raises(sources.DatasetError, match="Unknown config 'en-xx' of dataset "
+                     "'tiny_parallel_test'; its configs are en-de$"):
+    sources.load_parallel("tiny_parallel_test/en-xx", "train", "en", "de", data_dir=tfds_dir)
+  # TFDS's own error lists the configs with close names: none for en-xx.
+  with pytest.raises(sources.DatasetError, match="its configs are en-de, en-fr, en-de-small, "
+                     "en-fr-small$"):
+    sources.prepare_tfds("software_l10n/en-xx", tfds_dir)
 
 
 def test_standard_tfds_not_prepared_is_clear_error(tmp_path):

@@ -190,3 +190,16 @@ def test_max_train_sentences_has_no_default(tmp_path, corpus):
   with pytest.raises(ValueError, match="max_train_sentences"):
     tk.build_tokenizers(cfg, corpus, str(tmp_path))
   assert "max_train_sentences" not in tk.default_tokenizer_config()
+
+
+def test_untrainable_training_split_names_it_and_leaves_no_tokenizer_dir(tmp_path, corpus):
+  empty = sources.from_lists([], [], "en", "de", name="text:/corpus")
+  with pytest.raises(sources.DatasetError, match="'train' split of text:/corpus has no "):
+    tk.build_tokenizers(_cfg(), empty, str(tmp_path))
+  blank = sources.from_lists(["", " "], ["", ""], "en", "de", name="text:/blank")
+  with pytest.raises(sources.DatasetError, match="cannot train a 100-piece tokenizer on the "
+                     "'train' split of text:/blank"):
+    tk.build_tokenizers(_cfg(vocab_size=100), blank, str(tmp_path))
+  with pytest.raises(sources.DatasetError, match="Vocabulary size too high"):
+    tk.build_tokenizers(_cfg(vocab_size=5000), corpus, str(tmp_path))
+  assert os.listdir(tmp_path) == []  # no tokenizer/ left behind by any of them

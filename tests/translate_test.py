@@ -1,5 +1,7 @@
-"""Translate CLI and Translator: line count, empty and over-long lines, n-best, ensembles."""
+"""Translate CLI and Translator: line count, empty, over-long and non-UTF-8 lines, n-best,
+ensembles; the user errors of the commands that need a trained run."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -42,6 +44,69 @@ def test_cli_keeps_line_count_with_empty_and_overlong_lines(trained, tmp_path):
   rows = [r.split("\t") for r in nb.stdout.rstrip("\n").split("\n")]
   assert [int(r[0]) for r in rows] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
   assert float(rows[0][1]) >= float(rows[1][1])
+
+
+def _env(tmp_path):
+  """The test environment with a private temp directory, to see what a command leaves."""
+  tmp = tmp_path / "tmp"
+  tmp.mkdir()
+  return dict(os.environ, JAX_PLATFORMS="cpu", SEQ2SEQ_JAX_COMPILATION_CACHE="off",
+              TMPDIR=str(tmp)), tmp
+
+
+def _left_in(tmp):
+  return [e for e in os.listdir(tmp) if e.startswith("seq2seq")]
+
+
+def test_cli_replaces_undecodable_bytes_and_translates_every_other_line(trained, tmp_path):
+  env, tmp = _env(tmp_path)
+  # PYTHONIOENCODING makes stdin strict UTF-8, as under a locale such as en_US.UTF-8
+  # (under C.UTF-8 Python would smuggle the bytes through as surrogates).
+  out = subprocess.run([sys.executable, "-m", "seq2seq_jax.translate", f"--workdir={trained}",
+                        "--beam=1"], input=b"open the file\n\xff\xfe abc\nsave\n", cwd=REPO,
+                       env=dict(env, PYTHONIOENCODING="utf-8"), capture_output=True)
+  assert out.returncode == 0, out.stderr
+  assert out.stderr.decode().splitlines() == [
+      "warning: line 2 is not valid UTF-8 (invalid start byte at byte 0); undecodable bytes "
+      "replaced by U+FFFD"]
+  hyps = out.stdout.decode("utf-8").split("\n")
+  assert len(hyps) == 4 and hyps[3] == ""
+  good = predictor.load_predictor(trained, "best").translate(["open the file", "save"], beam=1)
+  assert [hyps[0], hyps[2]] == [h[0].text for h in good]
+  assert _left_in(tmp) == []  # the tokenizer files went to a directory that is removed
+
+
+def test_translator_refuses_nbest_above_beam(trained):
+  tr = predictor.load_predictor(trained, "best")
+  with pytest.raises(ValueError, match="nbest=3 cannot exceed beam=2"):
+    tr.translate(["open the file"], beam=2, nbest=3)
+  with pytest.raises(ValueError, match="nbest=2 cannot exceed beam=1"):
+    tr.translate(["open the file"], beam=1, nbest=2)
+
+
+def test_user_errors_of_a_trained_run_are_one_line(trained, tmp_path):
+  def assert_one_line(proc, *fragments):
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 1 and lines[0].startswith("error: "), proc.stderr
+    assert len(lines) <= 2 and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+      assert fragment in lines[0], lines[0]
+  env, _ = _env(tmp_path)
+  evaluate = subprocess.run([sys.executable, "-m", "seq2seq_jax.evaluate",
+                             f"--workdir={trained}", "--split=bogus"], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+  assert_one_line(evaluate, "No file for split 'bogus'")
+  # Resuming the run with another model: a copy, so the shared run stays as it was.
+  run = str(tmp_path / "run")
+  shutil.copytree(trained, run)
+  corpus = os.path.join(os.path.dirname(trained), "corpus")
+  resume = subprocess.run([sys.executable, "-m", "seq2seq_jax.main",
+                           "--config=configs/default.py:runlocal", f"--workdir={run}",
+                           f"--config.dataset=text:{corpus}", "--config.tokenizer.kind=word",
+                           "--config.tokenizer.vocab_size=64", "--config.model.embed_dim=16",
+                           "--config.model.hidden_dim=8"], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+  assert_one_line(resume, "different model", "hidden_dim: checkpoint=16 vs run=8")
 
 
 def test_translator_greedy_beam_and_ensemble(trained):
@@ -90,7 +155,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_evaluate_cli_writes_the_analysis(trained, tmp_path):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env, tmp = _env(tmp_path)
   out_dir = tmp_path / "eval"
   subprocess.run([sys.executable, "-m", "seq2seq_jax.evaluate", f"--workdir={trained}",
                   "--split=test", "--beam=2", "--limit=10", "--heatmaps=2",
@@ -103,6 +168,7 @@ def test_evaluate_cli_writes_the_analysis(trained, tmp_path):
     assert key in metrics
   assert len(open(out_dir / "hypotheses.txt").read().splitlines()) == 10
   assert (out_dir / "attention_1.png").exists() and (out_dir / "bleu_by_length.png").exists()
+  assert _left_in(tmp) == []
 
 
 def test_average_command_writes_the_mean_of_the_last_checkpoints(trained, tmp_path):

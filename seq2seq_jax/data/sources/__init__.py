@@ -23,7 +23,8 @@ dataset kind per module, tried in this order (:mod:`.registry`):
     features hold one text per language code, e.g. ``wmt14_translate/de-en``,
     which must already be prepared in ``data_dir`` as ``array_record`` files.
 
-Anything else raises :class:`ValueError` naming the dataset and these forms.
+Anything else raises :class:`DatasetError` (a ``ValueError``) naming the dataset and
+these forms; so do unknown configs, splits and languages, and empty splits.
 Missing files raise :class:`FileNotFoundError` naming the path; a TFDS
 dataset that is known but not prepared raises
 :class:`DatasetNotPreparedError` (a ``FileNotFoundError``) that says how to
@@ -31,7 +32,8 @@ prepare it.
 """
 
 from seq2seq_jax.data.sources import registry, synthetic_pairs, text_files, tfds_datasets
-from seq2seq_jax.data.sources.base import InMemoryParallelSource, ParallelSource, from_lists
+from seq2seq_jax.data.sources.base import (DatasetError, InMemoryParallelSource,
+                                           ParallelSource, from_lists)
 from seq2seq_jax.data.sources.registry import accepted_forms, load_parallel
 from seq2seq_jax.data.sources.text_files import load_text_dir
 from seq2seq_jax.data.sources.tfds_datasets import (OWN_TFDS_MODULES, DatasetNotPreparedError,
@@ -47,6 +49,7 @@ __all__ = [
     "InMemoryParallelSource",
     "TfdsParallelSource",
     "DatasetNotPreparedError",
+    "DatasetError",
     "load_parallel",
     "load_text_dir",
     "prepare_tfds",

@@ -18,6 +18,12 @@ SPLIT_ALIASES = {
 }
 
 
+class DatasetError(ValueError):
+  """A dataset that cannot be used as named: an unknown dataset, config, split or
+  language, an empty split, misaligned or non-UTF-8 files, text a tokenizer cannot be
+  trained on. The message says which and, where it can, what exists."""
+
+
 class ParallelSource:
   """Random-access sequence of ``(src, tgt)`` sentence pairs.
 

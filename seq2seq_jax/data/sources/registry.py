@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Protocol
 
-from seq2seq_jax.data.sources.base import ParallelSource
+from seq2seq_jax.data.sources.base import DatasetError, ParallelSource
 
 
 class Loader(Protocol):
@@ -66,8 +66,8 @@ def load_parallel(name: str, split: str, src_lang: str, tgt_lang: str,
     data_dir: TFDS data directory (ignored by the other kinds).
 
   Raises:
-    ValueError: unknown dataset name (the message lists the accepted forms),
-      unknown split or language.
+    DatasetError: unknown dataset name (the message lists the accepted forms),
+      config, split or language; an empty split of text files.
     FileNotFoundError: missing text file/directory, or TFDS dataset not
       prepared (:class:`DatasetNotPreparedError`).
     ImportError: our own builder module cannot be imported.
@@ -75,4 +75,4 @@ def load_parallel(name: str, split: str, src_lang: str, tgt_lang: str,
   for kind in _KINDS.values():
     if kind.claims(name):
       return kind.load(name, split, src_lang, tgt_lang, data_dir)
-  raise ValueError(f"Unknown dataset {name!r}. Accepted forms: {accepted_forms()}")
+  raise DatasetError(f"Unknown dataset {name!r}. Accepted forms: {accepted_forms()}")

@@ -6,7 +6,8 @@ Named ``synthetic/<task>``; each split is generated afresh from a fixed seed.
 from __future__ import annotations
 
 from seq2seq_jax.data.sources import registry
-from seq2seq_jax.data.sources.base import SPLIT_ALIASES, InMemoryParallelSource, from_lists
+from seq2seq_jax.data.sources.base import (SPLIT_ALIASES, DatasetError, InMemoryParallelSource,
+                                           from_lists)
 
 _PREFIX = "synthetic/"
 
@@ -18,9 +19,13 @@ def _load(name: str, split: str, src_lang: str, tgt_lang: str,
   from seq2seq_jax.data import synthetic  # pylint: disable=g-import-not-at-top
   task = name[len(_PREFIX):]
   if task not in synthetic.PAIR_TASKS:
-    raise ValueError(f"Unknown dataset {name!r}: synthetic tasks are "
-                     f"{[_PREFIX + t for t in synthetic.PAIR_TASKS]}")
-  src, tgt = synthetic.pair_split(task, SPLIT_ALIASES.get(split, (split,))[0])
+    raise DatasetError(f"Unknown dataset {name!r}: synthetic tasks are "
+                       f"{[_PREFIX + t for t in synthetic.PAIR_TASKS]}")
+  resolved = SPLIT_ALIASES.get(split, (split,))[0]
+  if resolved not in synthetic.PAIR_SPLITS:
+    raise DatasetError(f"{name}: unknown split {split!r}; its splits are "
+                       f"{sorted(synthetic.PAIR_SPLITS)}")
+  src, tgt = synthetic.pair_split(task, resolved)
   return from_lists(src, tgt, src_lang, tgt_lang, name=name, split=split)
 
 

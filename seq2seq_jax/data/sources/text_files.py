@@ -13,7 +13,7 @@ import os
 from absl import logging
 
 from seq2seq_jax.data.sources import registry
-from seq2seq_jax.data.sources.base import SPLIT_ALIASES, InMemoryParallelSource
+from seq2seq_jax.data.sources.base import SPLIT_ALIASES, DatasetError, InMemoryParallelSource
 
 _PREFIX = "text:"
 
@@ -27,8 +27,13 @@ def _read_lines(path: str) -> list[str]:
   two sides.
   """
   opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "rt", encoding="utf-8", newline="") as f:
-    data = f.read()
+  with opener(path, "rb") as f:
+    raw = f.read()
+  try:
+    data = raw.decode("utf-8")
+  except UnicodeDecodeError as e:
+    line = raw.count(b"\n", 0, e.start) + 1
+    raise DatasetError(f"{path} is not UTF-8: line {line}: {e.reason}") from None
   lines = data.split("\n")
   if lines and lines[-1] == "":
     lines.pop()  # The file ends with a newline.
@@ -56,8 +61,8 @@ def load_text_dir(directory: str, split: str, src_lang: str, tgt_lang: str,
 
   Raises:
     FileNotFoundError: the directory or one of the files is missing.
-    ValueError: the two files have different numbers of lines (the message
-      names both files and both counts).
+    DatasetError: the two files have different numbers of lines (the message
+      names both files and both counts), or no lines.
   """
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"Text dataset directory {directory} does not exist")
@@ -66,10 +71,15 @@ def load_text_dir(directory: str, split: str, src_lang: str, tgt_lang: str,
   src = _read_lines(src_path)
   tgt = _read_lines(tgt_path)
   if len(src) != len(tgt):
-    raise ValueError(
+    raise DatasetError(
         f"Line counts differ between aligned files: {src_path} has "
         f"{len(src)} lines, {tgt_path} has {len(tgt)} lines"
     )
+  if not src:
+    # Caught here, where the files are known: a tokenizer trained on nothing fails
+    # with an error that names neither.
+    raise DatasetError(f"{src_path} and {tgt_path} are empty: split {split!r} has no "
+                       "sentence pairs")
   logging.info("Loaded %d pairs from %s and %s", len(src), src_path, tgt_path)
   return InMemoryParallelSource(
       src, tgt, name=name or f"{_PREFIX}{directory}", split=split,

@@ -20,7 +20,7 @@ import numpy as np
 from absl import logging
 
 from seq2seq_jax.data.sources import registry
-from seq2seq_jax.data.sources.base import SPLIT_ALIASES, ParallelSource
+from seq2seq_jax.data.sources.base import SPLIT_ALIASES, DatasetError, ParallelSource
 
 # TFDS names of builders that live in this repository, mapped to the module
 # that defines (and thereby registers) them. Only these are built on demand;
@@ -145,6 +145,23 @@ def _import_own_builder(name: str) -> None:
     ) from e
 
 
+def _check_config(name: str) -> None:
+  """Refuses a config the builder does not define, listing those it does (TFDS's own
+  error lists the configs whose names are close, which may be none)."""
+  base, _, config = name.split(":", 1)[0].partition("/")
+  if not config:
+    return
+  from tensorflow_datasets.core import registered  # pylint: disable=g-import-not-at-top
+  try:
+    cls = _tfds().builder_cls(base)
+  except registered.DatasetNotFoundError:
+    return  # unknown names are reported by _get_builder
+  known = [c.name for c in getattr(cls, "BUILDER_CONFIGS", None) or ()]
+  if known and config not in known:
+    raise DatasetError(f"Unknown config {config!r} of dataset {base!r}; its configs are "
+                       f"{', '.join(known)}")
+
+
 def _get_builder(name: str, data_dir: str | None, **builder_kwargs):
   """`tfds.builder` with our error types.
 
@@ -156,6 +173,7 @@ def _get_builder(name: str, data_dir: str | None, **builder_kwargs):
   from tensorflow_datasets.core import registered  # pylint: disable=g-import-not-at-top
 
   def attempt():
+    _check_config(name)
     return tfds.builder(name, data_dir=data_dir, **builder_kwargs)
 
   try:
@@ -169,7 +187,7 @@ def _get_builder(name: str, data_dir: str | None, **builder_kwargs):
     pass
   except ImportError:
     pass
-  raise ValueError(
+  raise DatasetError(
       f"Unknown dataset {name!r}: TFDS has no builder of that name and no "
       f"prepared copy in data_dir={data_dir!r}. Accepted forms: {registry.accepted_forms()}"
   )
@@ -243,7 +261,7 @@ def _resolve_split(builder, split: str) -> str:
   for alias in SPLIT_ALIASES.get(base, ()):
     if alias in available:
       return alias + sep + rest
-  raise ValueError(
+  raise DatasetError(
       f"Split {split!r} not in TFDS dataset {builder.info.full_name}; "
       f"available splits: {available}"
   )
@@ -255,7 +273,7 @@ def _load(name: str, split: str, src_lang: str, tgt_lang: str,
   keys = list(builder.info.features.keys())
   missing = [l for l in (src_lang, tgt_lang) if l not in keys]
   if missing:
-    raise ValueError(
+    raise DatasetError(
         f"TFDS dataset {name!r} has no feature for language(s) {missing}; "
         f"its features are {keys}"
     )

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 from absl import logging
 
+from seq2seq_jax.data.sources.base import DatasetError
 from seq2seq_jax.data.tokenizer import sentencepiece_model
 from seq2seq_jax.data.tokenizer.word_vocab import WordVocab
 
@@ -99,7 +100,7 @@ def _file_names(s: dict[str, Any], src_lang: str, tgt_lang: str) -> dict[str, st
 
 
 def _train_one(s: dict[str, Any], texts: Iterable[str], path: str, vocab_size: int,
-               max_sentences: int | None):
+               max_sentences: int | None, where: str):
   if s["kind"] == "sentencepiece":
     # Train under a temporary prefix in the same directory, then move the
     # files into place, so a crash never leaves a half-written model that
@@ -107,10 +108,14 @@ def _train_one(s: dict[str, Any], texts: Iterable[str], path: str, vocab_size: i
     tmpdir = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".train_")
     try:
       prefix = os.path.join(tmpdir, "m")
-      sentencepiece_model.train_sentencepiece(
-          texts, prefix, vocab_size, model_type=s["model_type"],
-          character_coverage=s["character_coverage"],
-          max_sentences=max_sentences, byte_fallback=s["byte_fallback"])
+      try:
+        sentencepiece_model.train_sentencepiece(
+            texts, prefix, vocab_size, model_type=s["model_type"],
+            character_coverage=s["character_coverage"],
+            max_sentences=max_sentences, byte_fallback=s["byte_fallback"])
+      except RuntimeError as e:  # SentencePiece's C++ checks: no text, vocab_size too high
+        raise DatasetError(f"SentencePiece cannot train a {vocab_size}-piece tokenizer on "
+                           f"{where}: {e}") from e
       os.replace(prefix + ".vocab", path[: -len(".model")] + ".vocab")
       os.replace(prefix + ".model", path)
     finally:
@@ -168,7 +173,6 @@ def build_tokenizers(config, train_source, workdir: str):
   src_lang = getattr(train_source, "src_lang", "src")
   tgt_lang = getattr(train_source, "tgt_lang", "tgt")
   tok_dir = os.path.join(workdir, "tokenizer")
-  os.makedirs(tok_dir, exist_ok=True)
   names = _file_names(s, src_lang, tgt_lang)
   paths = {k: os.path.join(tok_dir, v) for k, v in names.items()}
   spec = {k: s[k] for k in ("kind", "model_type", "vocab_size", "src_vocab_size",
@@ -197,29 +201,7 @@ def build_tokenizers(config, train_source, workdir: str):
     logging.info("Reusing tokenizers from %s", tok_dir)
     toks = {k: load_tokenizer(p) for k, p in paths.items()}
   else:
-    n = len(train_source)
-    idx = _sample_indices(n, s["max_train_sentences"], s["seed"])
-    cap = None if s["max_train_sentences"] is None else int(s["max_train_sentences"])
-    toks = {}
-    if s["joint"]:
-      def both():
-        # One pass over the pairs (one read per pair); SentencePiece
-        # shuffles its input, so interleaving the sides does not matter.
-        if hasattr(train_source, "iter_pairs"):
-          pairs = train_source.iter_pairs(idx)
-        else:
-          pairs = (train_source[int(i)] for i in (range(n) if idx is None else idx))
-        for src, tgt in pairs:
-          yield src
-          yield tgt
-      logging.info("Training joint %s tokenizer on %s", s["kind"], tok_dir)
-      toks["joint"] = _train_one(s, both(), paths["joint"], s["vocab_size"],
-                                 2 * cap if cap else None)
-    else:
-      for side in ("src", "tgt"):
-        vs = s[f"{side}_vocab_size"] or s["vocab_size"]
-        logging.info("Training %s %s tokenizer (%d) in %s", side, s["kind"], vs, tok_dir)
-        toks[side] = _train_one(s, train_source.side(side, idx), paths[side], vs, cap)
+    toks = _train_new(s, train_source, paths, tok_dir)
     tmp = spec_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
       json.dump(spec, f, indent=2, sort_keys=True)
@@ -227,3 +209,48 @@ def build_tokenizers(config, train_source, workdir: str):
   if s["joint"]:
     return toks["joint"], toks["joint"]
   return toks["src"], toks["tgt"]
+
+
+def _train_new(s: dict[str, Any], train_source, paths: dict[str, str], tok_dir: str) -> dict:
+  """Trains the tokenizers of `paths` on `train_source`; a failure leaves behind no
+  `tok_dir` it created (a rerun retrains anyway: not all files are there)."""
+  where = (f"the {getattr(train_source, 'split', 'train')!r} split of "
+           f"{getattr(train_source, 'name', 'the dataset')}")
+  n = len(train_source)
+  if not n:
+    raise DatasetError(f"{where} has no sentence pairs to train the tokenizer on")
+  created = not os.path.isdir(tok_dir)
+  os.makedirs(tok_dir, exist_ok=True)
+  try:
+    return _train_all(s, train_source, n, paths, where)
+  except BaseException:
+    if created:
+      shutil.rmtree(tok_dir, ignore_errors=True)
+    raise
+
+
+def _train_all(s: dict[str, Any], train_source, n: int, paths: dict[str, str],
+               where: str) -> dict:
+  idx = _sample_indices(n, s["max_train_sentences"], s["seed"])
+  cap = None if s["max_train_sentences"] is None else int(s["max_train_sentences"])
+  toks = {}
+  if s["joint"]:
+    def both():
+      # One pass over the pairs (one read per pair); SentencePiece
+      # shuffles its input, so interleaving the sides does not matter.
+      if hasattr(train_source, "iter_pairs"):
+        pairs = train_source.iter_pairs(idx)
+      else:
+        pairs = (train_source[int(i)] for i in (range(n) if idx is None else idx))
+      for src, tgt in pairs:
+        yield src
+        yield tgt
+    logging.info("Training joint %s tokenizer in %s", s["kind"], paths["joint"])
+    toks["joint"] = _train_one(s, both(), paths["joint"], s["vocab_size"],
+                               2 * cap if cap else None, where)
+  else:
+    for side in ("src", "tgt"):
+      vs = s[f"{side}_vocab_size"] or s["vocab_size"]
+      logging.info("Training %s %s tokenizer (%d) in %s", side, s["kind"], vs, paths[side])
+      toks[side] = _train_one(s, train_source.side(side, idx), paths[side], vs, cap, where)
+  return toks
