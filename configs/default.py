@@ -2,11 +2,14 @@ r"""Default demo: attention LSTM, English -> German software localization, CPU-s
 
 Launch (2-core CPU; `make demo` runs exactly this):
   python -m seq2seq_jax.main --config=configs/default.py --workdir=workdir/default
-Hardware/time: 2 CPU cores, 20.9 min measured on a fresh clone (venv, corpus build, 18-min
-training budget, beam-5 evaluation; 19.3 min measured with the corpus already built).
-Expected: test sacreBLEU 14.7 / chrF2 40.9 (beam 5, 3,131 steps) on software_l10n/en-de-small
-when the machine is otherwise idle; less on a busy machine, since training stops on
-wall-clock time.
+Hardware/time: 2 CPU cores. A fixed 2,800 steps, so the score does not depend on the
+machine. Measured on a fresh clone (venv, corpus build, training, beam-5 evaluation):
+27.9 min in all on a 191 GFLOP/s machine shared with another job (load ~3.3; 1.9 steps/s,
+training 24.8 min); about 19 min idle (2.9 steps/s measured idle before, 2026-12-01), and
+roughly 2.7x the training time (~45 min) on a 70 GFLOP/s machine (by the GEMM ratio; not
+measured). `benchmarks/train_throughput.py` prints the machine's GEMM peak.
+Expected: test sacreBLEU 13.85 / chrF2 40.62, validation BLEU 15.53 (beam 5, best
+checkpoint, 2,800 steps) on software_l10n/en-de-small (2026-12-02).
 On a GPU/TPU: --config=configs/default.py:full trains the same model on the full
 en-de corpus with larger batches.
 Smoke run: --config=configs/default.py:runlocal
