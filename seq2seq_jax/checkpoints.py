@@ -2,7 +2,7 @@
 
 Layout under the workdir::
 
-  checkpoints/<step>/   the last `keep` checkpoints (resume reads the newest)
+  checkpoints/<step>/   the last `keep` checkpoints
   best/<step>/          the single best checkpoint by the task's selection metric
 
 Each checkpoint holds these items: ``state`` (step, params, optimizer state),
@@ -10,14 +10,14 @@ Each checkpoint holds these items: ``state`` (step, params, optimizer state),
 ``meta`` (the task, the run's config, the model config, the sha256 of every asset file
 and ``num_seeds``), ``assets`` (the files fitted on the training split -- tokenizers --
 base64, so a checkpoint directory is self-contained for inference) and ``trainer``
-(the evaluation history, so early stopping and "solved at step" resume exactly). A multi-seed run (``num_seeds`` N > 1)
-stores params and optimizer state with a leading seed axis N; checkpoints
-without ``num_seeds`` in their meta are single-seed.
+(the evaluation history, so early stopping, "solved at step" and the best step resume
+exactly, and the partial log window). A multi-seed run (``num_seeds`` N > 1) stores
+params and optimizer state with a leading seed axis N; checkpoints without
+``num_seeds`` in their meta are single-seed.
 
-Orbax writes into a temporary directory and renames it when complete, so a
-run killed during a save leaves no half checkpoint under a step name. A step
-directory that is present but unreadable (disk corruption, files deleted by
-hand) is skipped with a warning in favour of the previous complete one.
+Training saves and resumes through ``checkpointer.Checkpointer`` (which also recovers
+from crashes and corrupt files); this module has the format, the compatibility checks,
+and the inference-side reads (``restore_for_inference``, ``average_checkpoints``).
 """
 from __future__ import annotations
 
@@ -26,24 +26,21 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from typing import Any
 
 import grain
 import jax
 import orbax.checkpoint as ocp
-from absl import logging
 
 
 class CheckpointMismatchError(ValueError):
   """A checkpoint belongs to a different model or tokenizer than this run."""
 
 
-def _manager(directory: str, keep: int, select_by: str | None = None,
-             mode: str = "max") -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(
-      max_to_keep=keep, create=True, enable_async_checkpointing=False,
-      best_fn=(lambda m: m[select_by]) if select_by else None, best_mode=mode)
+def training_manager(directory: str, keep: int) -> ocp.CheckpointManager:
+  """The manager of checkpoints/ or best/ (all items; the newest `keep` kept)."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                         enable_async_checkpointing=False)
   return ocp.CheckpointManager(
       os.path.abspath(directory), options=options,
       item_handlers={"state": ocp.StandardCheckpointHandler(),
@@ -58,7 +55,8 @@ def file_digests(paths: list[str]) -> dict[str, str]:
           for p in sorted(paths)}
 
 
-def _assets(paths: list[str]) -> dict[str, str]:
+def encode_assets(paths: list[str]) -> dict[str, str]:
+  """The files of `paths` as the ``assets`` item (name -> base64)."""
   return {os.path.basename(p): base64.b64encode(open(p, "rb").read()).decode("ascii")
           for p in sorted(paths)}
 
@@ -73,97 +71,6 @@ def write_assets(assets: dict[str, str], directory: str) -> list[str]:
       f.write(base64.b64decode(data))
     out.append(path)
   return out
-
-
-class Checkpointer:
-  """Saves and restores runs in `workdir`: the last `keep` checkpoints, and the best by
-  the task's metric `select_by` (`mode` "max" or "min")."""
-
-  def __init__(self, workdir: str, *, select_by: str, keep: int = 3,
-               mode: str = "max"):
-    if mode not in ("max", "min"):
-      raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-    self.select_by, self.mode = select_by, mode
-    self.last = _manager(os.path.join(workdir, "checkpoints"), keep)
-    self.best = _manager(os.path.join(workdir, "best"), 1, select_by, mode)
-
-  def save(self, step: int, state: Any, data_iter, meta: dict, asset_paths: list[str],
-           score: float | None = None, trainer: dict | None = None):
-    """Saves to `checkpoints/`; also to `best/` when `score` beats the best so far.
-    `data_iter` None: the batches need no state (generated from the step)."""
-    items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta),
-                 assets=ocp.args.JsonSave(_assets(asset_paths)),
-                 trainer=ocp.args.JsonSave(trainer or {}))
-    if data_iter is not None:
-      items["data"] = grain.checkpoint.CheckpointSave(data_iter)
-    args = ocp.args.Composite(**items)
-    self.last.save(step, args=args, force=True)
-    self.last.wait_until_finished()
-    if score is not None:
-      best_step = self.best.best_step()
-      best_score = self._best_score()
-      if step in self.best.all_steps():
-        return False  # the same step re-done after a corrupt checkpoint: identical
-      better = best_score is None or (score > best_score if self.mode == "max"
-                                      else score < best_score)
-      if best_step is None or better:
-        self.best.save(step, args=args, metrics={self.select_by: float(score)}, force=True)
-        self.best.wait_until_finished()
-        return True
-    return False
-
-  def _best_score(self):
-    step = self.best.best_step()
-    if step is None:
-      return None
-    metrics = self.best.metrics(step) if hasattr(self.best, "metrics") else None
-    return None if metrics is None else metrics.get(self.select_by)
-
-  def restore_latest(self, abstract_state: Any, data_iter, meta: dict):
-    """Restores the newest complete checkpoint into `data_iter` and a new state.
-
-    Returns (state, step, trainer) or (None, None, None) when there is none. Unreadable
-    checkpoints are skipped with a warning; a checkpoint whose task, model config, assets
-    or number of seeds differs from `meta` raises CheckpointMismatchError naming the field.
-    """
-    for step in sorted(self.last.all_steps(), reverse=True):
-      try:
-        saved_meta = self.last.restore(step, args=ocp.args.Composite(
-            meta=ocp.args.JsonRestore()))["meta"]
-      except Exception as e:  # pylint: disable=broad-except
-        aside = self._set_aside(step)
-        logging.warning("Skipping unreadable checkpoint at step %d (%s: %s); moved it to %s "
-                        "and trying an earlier one.", step, type(e).__name__, e, aside)
-        continue
-      check_compatible(saved_meta, meta, where=f"checkpoint step {step}")
-      # Before the state restore: a state stacked for another number of seeds would
-      # fail to restore and be mistaken for a corrupt checkpoint.
-      check_same_num_seeds(saved_meta, meta, where=f"checkpoint step {step}")
-      items = dict(state=ocp.args.StandardRestore(abstract_state),
-                   trainer=ocp.args.JsonRestore())
-      if data_iter is not None:
-        items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
-      try:
-        restored = self.last.restore(step, args=ocp.args.Composite(**items))
-      except Exception as e:  # pylint: disable=broad-except
-        aside = self._set_aside(step)
-        logging.warning("Skipping corrupt checkpoint at step %d (%s: %s); moved it to %s "
-                        "and trying an earlier one.", step, type(e).__name__, e, aside)
-        continue
-      return restored["state"], step, restored["trainer"] or {}
-    return None, None, None
-
-  def _set_aside(self, step: int) -> str:
-    """Renames a bad step directory (kept for inspection, invisible to orbax)."""
-    src = os.path.join(str(self.last.directory), str(step))
-    dst = f"{src}.corrupt-{int(time.time())}"
-    os.rename(src, dst)
-    self.last.reload()
-    return dst
-
-  def close(self):
-    self.last.close()
-    self.best.close()
 
 
 # Model fields that change memory use or speed but neither the parameters nor the math:
@@ -184,7 +91,10 @@ def check_compatible(saved: dict, current: dict, where: str):
       a, b = ({k: v for k, v in d.items() if k not in EXECUTION_ONLY_FIELDS} for d in (a, b))
     if a == b:
       continue
-    diffs = [f"{k}: checkpoint={a.get(k)!r} vs run={b.get(k)!r}"
+    # Only the differing fields; files by the start of their digest (or "absent").
+    show = ((lambda v: "absent" if v is None else f"sha256:{v[:12]}")
+            if section == "assets_sha256" else repr)
+    diffs = [f"{k}: checkpoint={show(a.get(k))} vs run={show(b.get(k))}"
              for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     raise CheckpointMismatchError(
         f"{where} was made with a different {section.replace('_sha256', ' (tokenizer) files')}: "

@@ -36,7 +36,9 @@ USER_ERRORS = (
     ("builtins", "OSError"),
     ("seq2seq_jax.data.sources.base", "DatasetError"),
     ("seq2seq_jax.checkpoints", "CheckpointMismatchError"),
-    ("seq2seq_jax.trainer", "NonFiniteLossError"),
+    ("seq2seq_jax.stops", "NonFiniteLossError"),
+    ("seq2seq_jax.stops", "DivergedError"),
+    ("seq2seq_jax.config_base", "ConfigError"),
 )
 
 

@@ -29,6 +29,11 @@ _FALSE = ("false", "0", "no")
 # -----------------------------------------------------------------------------
 # get_config(arg) strings
 # -----------------------------------------------------------------------------
+class ConfigError(ValueError):
+  """A config value the run cannot use (raised before anything is written): the command
+  line prints its message in one line."""
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """'runlocal,hidden=128' -> ConfigDict(runlocal=True, hidden=128) over `defaults`.
 

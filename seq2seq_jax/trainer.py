@@ -4,8 +4,10 @@
 loss and scores its predictions; this module does the rest, the same way for all of them:
 the jitted, state-donating step (``steps.py``: accumulation, multi-seed vmap,
 ``steps_per_call`` updates per compiled call), data parallelism over the device mesh,
-orbax checkpoints with exact resume (data iterator and evaluation history included), the
-best checkpoint by the task's selection metric, early stopping, the NaN stop, the time
+orbax checkpoints with exact resume (data iterator, evaluation history and partial log
+window included; a killed or corrupted run resumes to the uninterrupted run's result and
+log, see ``checkpointer.py`` and ``train_log.py``), the best checkpoint by the task's
+selection metric, early stopping, the NaN and divergence stops (``stops.py``), the time
 budget, TensorBoard and JSONL logs and the progress bar.
 
 PRNG: ``jax.random.key(seed)`` is split once into an init key and a dropout key; step
@@ -16,7 +18,6 @@ PRNG: ``jax.random.key(seed)`` is split once into an init key and a dropout key;
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -24,26 +25,29 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 import tqdm
+from absl import logging
 
+from seq2seq_jax.config_base import ConfigError
+from seq2seq_jax import checkpointer as checkpointer_lib
 from seq2seq_jax import checkpoints as ckpt_lib
 from seq2seq_jax import optimizer as opt_lib
 from seq2seq_jax import parallel
 from seq2seq_jax import steps as steps_lib
+from seq2seq_jax import stops
 from seq2seq_jax import tasks as tasks_lib
+from seq2seq_jax import train_log
 from seq2seq_jax.metrics_writer import MetricsWriter
-
-
-class NonFiniteLossError(FloatingPointError):
-  pass
+# The stops' errors are part of this module's interface (callers catch them from here).
+from seq2seq_jax.stops import (DivergedError, NonFiniteLossError,  # pylint: disable=unused-import
+                               check_finite)
 
 
 def seeds_of(config) -> list[int]:
   """The seeds a run trains: config.seed, ..., config.seed + num_seeds - 1."""
   n = int(config.get("num_seeds", 1))
   if n < 1:
-    raise ValueError(f"num_seeds must be >= 1, got {n}")
+    raise ConfigError(f"num_seeds must be >= 1, got {n}")
   return [int(config.seed) + i for i in range(n)]
 
 
@@ -53,41 +57,26 @@ def data_seed_of(config) -> int:
   return int(config.seed if seed is None else seed)
 
 
-def check_finite(loss_N, param_norm_N, seeds: list[int], step: int, workdir: str):
-  """Raises NonFiniteLossError naming the first seed whose loss or parameters are not finite."""
-  bad_N = ~(np.isfinite(loss_N) & np.isfinite(param_norm_N))
-  if not bad_N.any():
-    return
-  i = int(np.argmax(bad_N))
-  loss, pnorm = float(loss_N[i]), float(param_norm_N[i])
-  of_seed = f" of seed {seeds[i]}" if len(seeds) > 1 else ""
-  raise NonFiniteLossError(
-      f"non-finite {'loss' if not math.isfinite(loss) else 'parameters'}{of_seed} (loss {loss}, "
-      f"parameter norm {pnorm}) at step {step}; stopping without saving. The last "
-      f"good checkpoint in {workdir}/checkpoints is intact. Lower the learning rate, "
-      f"enable optimizer.clip_norm, or use float32 compute.")
-
-
 def _check_config(config, task) -> None:
   """Trainer fields; before anything is written."""
   for name in ("num_train_steps", "log_every_steps", "eval_every_steps",
                "checkpoint_every_steps"):
     value = config.get(name)
     if not isinstance(value, int) or value < 1:
-      raise ValueError(f"{name} must be a positive integer, got {value!r}")
+      raise ConfigError(f"{name} must be a positive integer, got {value!r}")
   k = config.get("steps_per_call", 1)
   if not isinstance(k, int) or k < 1:
-    raise ValueError(f"steps_per_call must be a positive integer, got {k!r}")
+    raise ConfigError(f"steps_per_call must be a positive integer, got {k!r}")
   for name in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps"):
     if config.get(name) % k:
-      raise ValueError(f"{name}={config.get(name)} must be a multiple of steps_per_call={k}: "
+      raise ConfigError(f"{name}={config.get(name)} must be a multiple of steps_per_call={k}: "
                        "logs, evaluations and checkpoints happen between compiled calls")
   final = config.get("final_checkpoint", task.final_checkpoint)
   if final not in ("best", "last"):
-    raise ValueError(f"final_checkpoint must be 'best' or 'last', got {final!r}")
+    raise ConfigError(f"final_checkpoint must be 'best' or 'last', got {final!r}")
   accum = config.get("grad_accum_steps", 1)
   if not isinstance(accum, int) or accum < 1:
-    raise ValueError(f"grad_accum_steps must be a positive integer, got {accum!r}")
+    raise ConfigError(f"grad_accum_steps must be a positive integer, got {accum!r}")
   seeds_of(config)
   task.check_config(config)
 
@@ -162,16 +151,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                shard_index=jax.process_index(),
                                shard_count=jax.process_count())
   data_iter = getattr(batches, "checkpointable", None)
-  select_by = task.select_by
-  checkpointer = ckpt_lib.Checkpointer(workdir, select_by=select_by, mode=task.select_mode,
-                                       keep=config.get("keep_checkpoints", 3))
+  select_by, mode = task.select_by, task.select_mode
+  checkpointer = checkpointer_lib.Checkpointer(
+      workdir, keep=config.get("keep_checkpoints", 3), data=data_iter is not None)
   abstract = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-  restored, start, trainer_state = checkpointer.restore_latest(abstract, data_iter, meta)
-  history = list((trainer_state or {}).get("history", []))
-  if restored is not None:
-    state = jax.device_put(restored, parallel.replicated(mesh))
-    print(f"Resumed from checkpoint at step {start}", flush=True)
+  restored = checkpointer.restore_latest(abstract, data_iter, meta)
+  history = list(restored.trainer.get("history", []))
+  if restored.state is not None:
+    state = jax.device_put(restored.state, parallel.replicated(mesh))
+    print(f"Resumed from checkpoint {restored.where} (step {restored.step})", flush=True)
+  elif restored.set_aside:
+    logging.warning("No readable checkpoint in %s (set aside: %s); training starts again "
+                    "from step 0.", workdir, ", ".join(restored.set_aside))
+  # The history decides which step is best; best/ is made to hold it (see checkpointer.py).
+  best = stops.best_of(history, select_by, mode)
+  checkpointer.reconcile_best(best and best[0], abstract, verified=restored.where)
+  # What the steps after the restored one logged is logged again.
+  train_log.truncate(os.path.join(workdir, "metrics.jsonl"), restored.step or 0)
+  window = train_log.LogWindow(restored.trainer.get("log_window"))
+  watch = stops.DivergenceWatch(task.uniform_loss(run), restored.trainer.get("first_loss"))
+  remedy = lambda: stops.remedy(config, checkpointer.newest())
+  diverged = lambda: stops.remedy(config, checkpointer.newest(), diverged=True)
   n_params = sum(x.size for x in jax.tree.leaves(states[0].params))
   print(f"Task {task.name}: {n_params / 1e6:.2f}M parameters; {jax.device_count()} device(s)"
         + (f"; {len(seeds)} seeds {seeds[0]}..{seeds[-1]} vmapped" if multi else ""),
@@ -198,14 +199,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.write(step, split if not final else f"final_{split}", _mean_record(per_seed, multi))
     return per_seed
 
-  def selection(per_seed):
-    return None if per_seed is None else float(np.mean([r[select_by] for r in per_seed]))
-
   step = int(state.step)
   total = config.num_train_steps
   bar = tqdm.tqdm(total=total, initial=step, desc="train", dynamic_ncols=True,
                   disable=not config.get("progress_bar", True))
-  window = {"t": time.time(), "n": 0, "sums": None, "weight": 0.0}
   budget_s = 60.0 * config.get("train_time_budget_minutes", 0)
   t_start = time.time()
   patience = config.get("early_stopping_patience", 0)
@@ -216,33 +213,49 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for n, batch in groups:
         state, metrics = call(n)(state, batch) if batch is not None else call(n)(state)
         metrics = jax.tree.map(lambda x: np.asarray(x).reshape(n, -1), metrics)  # [K, N]
+        loss_key = _loss_key(metrics)
         for j in range(n):
-          check_finite(metrics[_loss_key(metrics)][j], metrics["param_norm"][j], seeds,
-                       step + j + 1, workdir)
-        _accumulate(window, metrics)
+          check_finite(metrics[loss_key][j], metrics["param_norm"][j], seeds, step + j + 1,
+                       remedy)
+        if step == 0:
+          watch.first_step(metrics[loss_key][0])
+        window.add(metrics)
         step += n
         bar.update(n)
       if step % config.log_every_steps == 0 or step == total:
+        loss_N = window.means()[loss_key]
         _log(writer, window, step, task, schedule, multi, bar, budget_s, t_start)
+        watch.check(loss_N, step, seeds, last=step == total, remedy_text=diverged)
       out_of_time = budget_s > 0 and time.time() - t_start > budget_s
       if out_of_time:
         tqdm.tqdm.write(f"Time budget of {budget_s / 60:.1f} min reached at step {step}.")
       is_eval = step % config.eval_every_steps == 0 or step == total or out_of_time
       is_ckpt = step % config.checkpoint_every_steps == 0 or step == total or out_of_time
-      score, stop = None, None
+      partial_N = window.means()[loss_key] if window.n else None  # since the newest record
+      suspect = watch.suspect(partial_N)
+      is_best, stop = False, None
       if is_eval:  # the mean over seeds picks the best checkpoint and drives early stopping
         per_seed = evaluate(step, task.eval_split, state.params)
-        score = selection(per_seed)
         if per_seed is not None:
           history.append({"step": step, "per_seed": per_seed})
-          stop = task.should_stop(run, history) or _early_stop(history, select_by,
-                                                               task.select_mode, patience)
-      if is_ckpt or is_eval:
-        checkpointer.save(step, state, data_iter, meta, data.assets, score=score,
-                          trainer={"history": history})
+          score = float(np.mean([r[select_by] for r in per_seed]))
+          is_best = not suspect and stops.is_better(score, best, mode)
+          if is_best:
+            best = (step, score)
+          stop = task.should_stop(run, history) or stops.early_stop(history, select_by, mode,
+                                                                    patience)
+      if (is_ckpt or is_eval) and suspect:
+        tqdm.tqdm.write(f"Step {step} not saved: the training loss is above the divergence "
+                        "threshold.")
+      elif is_ckpt or is_eval:
+        checkpointer.save(step, state, data_iter, meta, data.assets, best=is_best,
+                          trainer={"history": history, "log_window": window.state(),
+                                   "first_loss": watch.first_loss})
       if stop:
         tqdm.tqdm.write(f"Stopping at step {step}: {stop}")
       if out_of_time or stop:
+        if suspect:  # not a state to score
+          watch.check(partial_N, step, seeds, complete=False, last=True, remedy_text=diverged)
         break
   finally:
     bar.close()
@@ -252,53 +265,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Final scores: the best checkpoint by the selection metric (else the last state;
   # always the last with final_checkpoint="last", to compare runs after equal steps).
   final_params, checkpoint = state.params, f"last (step {step})"
-  best_step = (checkpointer.best.best_step()
-               if config.get("final_checkpoint", task.final_checkpoint) == "best" else None)
-  if best_step is not None and best_step != step:
-    best = checkpointer.best.restore(best_step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract)))["state"]
-    final_params, checkpoint = best.params, f"best (step {best_step})"
+  if (config.get("final_checkpoint", task.final_checkpoint) == "best" and best is not None
+      and best[0] != step):
+    best_state = checkpointer.restore_best(best[0], abstract)
+    if best_state is not None:
+      final_params, checkpoint = best_state.params, f"best (step {best[0]})"
+    else:
+      checkpoint += f"; the best (step {best[0]}) is lost"
   evals = {split: evaluate(step, split, final_params, final=True)
            for split in task.final_splits}
   final = task.final_metrics(run, evals, step=step, checkpoint=checkpoint, history=history,
                              init_params=init_params, final_params=final_params)
-  with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+  path = os.path.join(workdir, "final_metrics.json")
+  with open(f"{path}.tmp", "w") as f:  # never a half-written file under the final name
     json.dump(final, f, indent=2)
+  os.replace(f"{path}.tmp", path)
   checkpointer.close()
   return final
 
 
 def _loss_key(metrics: dict) -> str:
-  """The metric the NaN stop watches: the task's first (its loss), not the norms."""
-  return next(k for k in metrics if k not in ("weight", "grad_norm", "param_norm"))
-
-
-def _accumulate(window: dict, metrics: dict):
-  """Adds K steps' metrics [K, N] to the log window (float64 sums per seed)."""
-  sums = {k: v.astype(np.float64).sum(0) for k, v in metrics.items()
-          if k not in ("grad_norm", "param_norm", "weight")}
-  window["sums"] = sums if window["sums"] is None else {
-      k: window["sums"][k] + v for k, v in sums.items()}
-  window["n"] += metrics["weight"].shape[0]
-  # Every seed sees the same batch: the pace through the data is seed 0's.
-  window["weight"] += float(metrics["weight"][:, 0].sum())
-  window["grad_norm"] = metrics["grad_norm"][-1]
+  """The metric the NaN and divergence stops watch: the task's first (its loss)."""
+  return next(k for k in metrics if k not in train_log.NOT_AVERAGED)
 
 
 def _log(writer, window, step, task, schedule, multi, bar, budget_s, t_start):
-  dt = time.time() - window["t"]
-  means_N = {k: v / window["n"] for k, v in window["sums"].items()}
-  rec = {k: float(v.mean()) for k, v in means_N.items()}
-  rec.update(task.train_log(rec))
-  if task.weight_name:
-    rec[f"{task.weight_name}_per_sec"] = window["weight"] / max(dt, 1e-9)
-  rec.update(learning_rate=float(schedule(step - 1)),
-             grad_norm=float(window["grad_norm"].mean()))
-  if multi:
-    rec.update({f"{k}_per_seed": [float(x) for x in v] for k, v in means_N.items()})
-    rec["grad_norm_per_seed"] = [float(x) for x in window["grad_norm"]]
+  rec = train_log.record(window, step, task, schedule, multi)
   writer.write(step, "train", rec)
-  loss_key = next(iter(means_N))
+  loss_key = next(iter(window.sums))
   postfix = {"loss": f"{rec[loss_key]:.3f}"}
   if task.weight_name:
     postfix[f"{task.weight_name[:3]}_s"] = f"{rec[f'{task.weight_name}_per_sec']:.0f}"
@@ -306,17 +300,4 @@ def _log(writer, window, step, task, schedule, multi, bar, budget_s, t_start):
     left = max(0.0, budget_s - (time.time() - t_start))
     postfix["budget_left"] = f"{int(left // 60)}:{int(left % 60):02d}"
   bar.set_postfix(**postfix)
-  window.update(t=time.time(), n=0, sums=None, weight=0.0)
-
-
-def _early_stop(history, select_by: str, mode: str, patience: int) -> str | None:
-  """Stops after `patience` evaluations without a better (mean over seeds) score."""
-  if not patience:
-    return None
-  scores = [float(np.mean([r[select_by] for r in h["per_seed"]])) for h in history]
-  best = max(scores) if mode == "max" else min(scores)
-  since = len(scores) - 1 - min(i for i, s in enumerate(scores) if s == best)  # ties: no gain
-  if since >= patience:
-    return (f"early stopping: validation {select_by} has not improved for {since} "
-            "evaluations")
-  return None
+  window.reset()

@@ -83,36 +83,84 @@ def _run_cli(workdir, corpus, steps, extra=()):
   return args
 
 
-def test_resume_after_sigkill_is_bit_exact(toy_corpus, tmp_path):
-  steps = 24
-  ref_dir, kill_dir = str(tmp_path / "ref"), str(tmp_path / "killed")
-  env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu")
-  subprocess.run(_run_cli(ref_dir, toy_corpus, steps), cwd=REPO, env=env, check=True,
-                 capture_output=True)
-  # Kill at an arbitrary point after training started; checkpoints are written every
-  # 2 steps, so the kill often lands inside a save.
-  proc = subprocess.Popen(_run_cli(kill_dir, toy_corpus, steps), cwd=REPO, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  metrics = os.path.join(kill_dir, "metrics.jsonl")
-  deadline = time.time() + 300
-  target = np.random.RandomState(int(time.time())).randint(5, 15)
-  while time.time() < deadline:
-    if os.path.exists(metrics) and len(train_losses(kill_dir)) >= target:
-      break
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+# `python -c` in place of `-m seq2seq_jax.main`: SIGKILLs itself when orbax is about to
+# commit the state item of the checkpoint directory ending in $KILL_AT (its other items
+# written, the checkpoint's temporary directory not yet renamed).
+_KILLED_MAIN = r"""
+import os, signal
+from orbax.checkpoint._src.path import atomicity
+finalize = atomicity.AtomicRenameTemporaryPath.finalize
+async def killing_finalize(self, *args, **kwargs):
+  if str(self.get_final()).endswith(os.environ["KILL_AT"]):
+    os.kill(os.getpid(), signal.SIGKILL)
+  return await finalize(self, *args, **kwargs)
+atomicity.AtomicRenameTemporaryPath.finalize = killing_finalize
+from absl import app
+from seq2seq_jax import main
+app.run(main.main)
+"""
+SIGKILL_STEPS = 24
+SIGKILL_EXTRA = ("--config.eval_every_steps=8",)  # a best/ written mid-run, then kept or not
+
+
+def _records(workdir):
+  """metrics.jsonl without its timing field (the time since the last record or resume)."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_sec"} for line in f]
+
+
+@pytest.fixture(scope="module")
+def sigkill_reference(tmp_path_factory):
+  """(corpus, uninterrupted run, environment): the runs share a compilation cache."""
+  root = tmp_path_factory.mktemp("sigkill")
+  corpus, ref_dir = write_toy_corpus(str(root / "corpus")), str(root / "ref")
+  env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu",
+             SEQ2SEQ_JAX_COMPILATION_CACHE=str(root / "xla"))
+  subprocess.run(_run_cli(ref_dir, corpus, SIGKILL_STEPS, SIGKILL_EXTRA), cwd=REPO, env=env,
+                 check=True, capture_output=True)
+  return corpus, ref_dir, env
+
+
+@pytest.mark.parametrize("kill", ["at a random moment", "during the best/ write"])
+def test_resume_after_sigkill_is_bit_exact(kill, sigkill_reference, tmp_path):
+  corpus, ref_dir, env = sigkill_reference
+  kill_dir = str(tmp_path / "killed")
+  args = _run_cli(kill_dir, corpus, SIGKILL_STEPS, SIGKILL_EXTRA)
+  if kill == "at a random moment":
+    # Checkpoints are written every 2 steps, so the kill often lands inside a save.
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    metrics = os.path.join(kill_dir, "metrics.jsonl")
+    deadline = time.time() + 300
+    target = np.random.RandomState(int(time.time())).randint(5, 15)
+    while time.time() < deadline:
+      if os.path.exists(metrics) and len(train_losses(kill_dir)) >= target:
+        break
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  else:  # the write of the step the uninterrupted run keeps as best
+    (best,) = os.listdir(os.path.join(ref_dir, "best"))
+    run = subprocess.run([sys.executable, "-c", _KILLED_MAIN] + args[3:], cwd=REPO,
+                         env=dict(env, KILL_AT=f"/best/{best}.orbax-checkpoint-tmp/state"),
+                         capture_output=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr.decode()[-2000:]
+    assert any(".orbax-checkpoint-tmp" in d for d in os.listdir(os.path.join(kill_dir, "best")))
   killed_at = max(train_losses(kill_dir))
-  assert killed_at < steps, "the run finished before it could be killed"
-  subprocess.run(_run_cli(kill_dir, toy_corpus, steps), cwd=REPO, env=env, check=True,
-                 capture_output=True)
-  ref, resumed = train_losses(ref_dir), train_losses(kill_dir)
-  assert set(resumed) == set(ref)
-  for s in ref:  # bit for bit: the JSON floats are the exact float64 reprs
-    assert resumed[s] == ref[s], f"step {s}: {resumed[s]!r} != {ref[s]!r} (killed at {killed_at})"
-  params_ref = ckpt_lib.restore_for_inference(os.path.join(ref_dir, "checkpoints"))[0]
-  params_res = ckpt_lib.restore_for_inference(os.path.join(kill_dir, "checkpoints"))[0]
-  jax.tree.map(np.testing.assert_array_equal, params_res, params_ref)
+  assert killed_at < SIGKILL_STEPS, "the run finished before it could be killed"
+  subprocess.run(args, cwd=REPO, env=env, check=True, capture_output=True)
+  # The log line for line (bit for bit: the JSON floats are the exact float64 reprs), the
+  # final scores, and the same checkpoints in checkpoints/ and best/.
+  assert _records(kill_dir) == _records(ref_dir), f"killed at step {killed_at}"
+  with open(os.path.join(ref_dir, "final_metrics.json")) as f, \
+       open(os.path.join(kill_dir, "final_metrics.json")) as g:
+    assert json.load(g) == json.load(f)
+  for name in ("checkpoints", "best"):
+    assert sorted(os.listdir(os.path.join(kill_dir, name))) == \
+        sorted(os.listdir(os.path.join(ref_dir, name)))
+    params_ref = ckpt_lib.restore_for_inference(os.path.join(ref_dir, name))[0]
+    params_res = ckpt_lib.restore_for_inference(os.path.join(kill_dir, name))[0]
+    jax.tree.map(np.testing.assert_array_equal, params_res, params_ref)
 
 
 def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(toy_corpus, tmp_path, caplog):
@@ -129,7 +177,9 @@ def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(toy_corpus, tmp_pat
   c.num_train_steps = 8
   with caplog.at_level("WARNING"):
     trainer.train_and_evaluate(c, wd)
-  assert any("Skipping corrupt checkpoint at step 6" in r.getMessage() for r in caplog.records)
+  warnings = [r.getMessage() for r in caplog.records if "Unreadable checkpoint" in r.getMessage()]
+  assert len(warnings) == 1 and "checkpoints/6 (" in warnings[0], warnings
+  assert "\n" not in warnings[0]  # one line, not TensorStore's whole spec
   losses = train_losses(wd)
   assert 5 in losses and 8 in losses
 
@@ -161,11 +211,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(toy_corpus, tm
   trainer.train_and_evaluate(c, wd)
   c.num_train_steps = 8
   c.optimizer.learning_rate = float("nan")
-  with pytest.raises(trainer.NonFiniteLossError, match="non-finite parameters .* at step 5"):
+  with pytest.raises(trainer.NonFiniteLossError, match="non-finite parameters .* at step 5") as e:
     trainer.train_and_evaluate(c, wd)
+  # True to the run: the checkpoint that exists, and no remedy already in effect.
+  assert f"The newest checkpoint is {os.path.join(wd, 'checkpoints', '4')};" in str(e.value)
+  assert "clip_norm" not in str(e.value) and "float32" not in str(e.value)
   assert sorted(os.listdir(os.path.join(wd, "checkpoints")))[-1] == "4"
   params = ckpt_lib.restore_for_inference(os.path.join(wd, "checkpoints"))[0]
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
+
+
+def test_a_diverged_finite_loss_stops_without_saving(toy_corpus, tmp_path):
+  c = tiny_config(toy_corpus)  # V = 28 target words: uniform-distribution loss ln 28 = 3.33
+  c.optimizer.learning_rate = 1e6  # loss ~1e6 from step 3 on, finite
+  wd = str(tmp_path / "run")
+  with pytest.raises(trainer.DivergedError) as e:
+    trainer.train_and_evaluate(c, wd)
+  message = str(e.value)
+  assert "training diverged: loss" in message and "at step 5" in message, message
+  assert "2x the uniform-distribution loss 3.332" in message and "\n" not in message
+  assert "checkpoints/2" in message  # saved at step 2, before the loss left the normal range
+  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2"]  # not the diverged 4
+  assert not os.path.exists(os.path.join(wd, "final_metrics.json"))
 
 
 def test_bad_inputs_are_clear_errors(toy_corpus, tmp_path):
@@ -474,8 +541,8 @@ def test_multi_seed_resume_matches_the_uninterrupted_run(multi_seed_run, tmp_pat
 def test_non_finite_loss_names_the_seed():
   nll_N, param_norm_N = np.array([2.0, np.nan], np.float32), np.array([1.0, 1.0], np.float32)
   with pytest.raises(trainer.NonFiniteLossError, match="non-finite loss of seed 8 .* at step 5"):
-    trainer.check_finite(nll_N, param_norm_N, [7, 8], 5, "wd")
-  trainer.check_finite(nll_N[:1], param_norm_N[:1], [7], 5, "wd")  # finite: no error
+    trainer.check_finite(nll_N, param_norm_N, [7, 8], 5)
+  trainer.check_finite(nll_N[:1], param_norm_N[:1], [7], 5)  # finite: no error
 
 
 def test_load_translator_on_a_multi_seed_run(multi_seed_run):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from seq2seq_jax.config_base import ConfigError
 from seq2seq_jax.tasks.base import Data, GeneratedBatches, HostBatches, Run, Task
 
 _REGISTRY: dict[str, type] = {}
@@ -35,7 +36,7 @@ def get(name: str) -> Task:
   if name not in _REGISTRY and name in _BUILTIN:
     importlib.import_module(_BUILTIN[name])
   if name not in _REGISTRY:
-    raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
+    raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
   return _REGISTRY[name]()
 
 

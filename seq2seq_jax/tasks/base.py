@@ -15,6 +15,7 @@ The trainer calls, in order:
   model_meta(model) -> dict                what must match for a checkpoint to resume
   train_batches(run) -> HostBatches | GeneratedBatches
   loss(run, params, micro_batch, key) -> (objective, weight, metrics)   (see steps.py)
+  uniform_loss(run) -> float | None        the loss of a uniform prediction (divergence)
   evaluate(run, params, split, final=...) -> [per-seed metrics]   selection metric included
   final_metrics(run, evals, ...) -> dict   written to final_metrics.json
   summary_lines(final) -> [str]            what ``main`` prints at the end
@@ -112,6 +113,12 @@ class Task:
   def loss(self, run: Run, params, batch: dict, key):
     """(objective, weight, metrics) of one micro-batch; see ``steps.py``."""
     raise NotImplementedError
+
+  def uniform_loss(self, run: Run) -> float | None:
+    """The training loss of predicting every outcome as equally likely (ln V for V
+    classes), in the units of the loss's first metric; None where that does not apply
+    (regression). The divergence stop compares the training loss with it."""
+    return None
 
   def train_log(self, means: dict) -> dict:
     """Metrics derived from the mean training metrics of a log window (e.g. perplexity)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from seq2seq_jax.config_base import ConfigError
 from seq2seq_jax.models import seq2one as sm
 from seq2seq_jax import tasks
 from seq2seq_jax.data import synthetic
@@ -68,12 +69,12 @@ class LongLag(tasks.Task):
 
   def check_config(self, config):
     if "long_lag" not in config:
-      raise ValueError("a long_lag config needs a `long_lag` section (problem, seq_len, ...)")
+      raise ConfigError("a long_lag config needs a `long_lag` section (problem, seq_len, ...)")
     if config.long_lag.problem not in synthetic.TASKS:
-      raise ValueError(f"long_lag.problem must be one of {synthetic.TASKS}, got "
+      raise ConfigError(f"long_lag.problem must be one of {synthetic.TASKS}, got "
                        f"{config.long_lag.problem!r}")
     if int(config.get("batch_size", 0)) < 1:
-      raise ValueError(f"batch_size must be >= 1, got {config.get('batch_size')}")
+      raise ConfigError(f"batch_size must be >= 1, got {config.get('batch_size')}")
 
   def build_data(self, config, workdir):
     return tasks.Data({"test": test_set(config)})
@@ -102,6 +103,10 @@ class LongLag(tasks.Task):
     out = model(params, batch["x"], batch["lengths"])
     loss = sm.loss_fn(model.cfg, out, batch["y"]).mean()
     return loss, 1.0, {"loss": loss}
+
+  def uniform_loss(self, run):
+    cfg = run.model.cfg  # cross-entropy over the classes; none for the regression
+    return None if cfg.head == "regression" else float(np.log(cfg.output_dim))
 
   def evaluate(self, run, params, split, *, step, final=False):
     if "eval" not in run.cache:

@@ -24,6 +24,7 @@ import numpy as np
 import tqdm
 from absl import logging
 
+from seq2seq_jax.config_base import ConfigError
 from seq2seq_jax import checkpoints as ckpt_lib
 from seq2seq_jax.decoding import ensemble as ens_lib
 from seq2seq_jax import evaluation
@@ -135,11 +136,11 @@ class Translation(tasks.Task):
   def check_config(self, config):
     loss_chunk = config.get("loss_chunk", 0)
     if not isinstance(loss_chunk, int) or loss_chunk < 0:
-      raise ValueError(f"loss_chunk must be 0 (off) or a positive number of target steps, "
+      raise ConfigError(f"loss_chunk must be 0 (off) or a positive number of target steps, "
                        f"got {loss_chunk!r}")
     eval_max_len = config.get("eval_max_len", 0)
     if not isinstance(eval_max_len, int) or (eval_max_len and eval_max_len < config.max_len):
-      raise ValueError(f"eval_max_len must be 0 (the training max_len={config.max_len}) or "
+      raise ConfigError(f"eval_max_len must be 0 (the training max_len={config.max_len}) or "
                        f"at least max_len, got {eval_max_len!r}")
 
   def build_data(self, config, workdir):
@@ -174,6 +175,9 @@ class Translation(tasks.Task):
                          label_smoothing=c.get("label_smoothing", 0.0),
                          fused=bool(c.get("fused_loss", True)),
                          loss_chunk=c.get("loss_chunk", 0))
+
+  def uniform_loss(self, run):
+    return math.log(run.data.extra["tgt_tok"].vocab_size)  # NLL per target token
 
   def train_log(self, means):
     return {"ppl": math.exp(min(means["nll"], 50.0))}
