@@ -151,8 +151,11 @@ def test_build_joint_sentencepiece_and_reload(tmp_path, corpus, monkeypatch):
   for a, b in corpus.get_many(range(20)):
     assert s2.encode(a) == s.encode(a) and t2.encode(b) == t.encode(b)
   # A different config refuses to mix vocabularies.
-  with pytest.raises(ValueError, match="new workdir"):
+  with pytest.raises(ValueError, match="new workdir") as err:
     tk.build_tokenizers(_cfg(vocab_size=90, model_type="bpe"), corpus, str(tmp_path))
+  # Only the differing fields are named, not two whole settings dicts.
+  assert "vocab_size: built with" in str(err.value)
+  assert "character_coverage" not in str(err.value)
 
 
 def test_build_per_side_sentencepiece(tmp_path, corpus):

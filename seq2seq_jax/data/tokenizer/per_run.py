@@ -194,10 +194,12 @@ def build_tokenizers(config, train_source, workdir: str):
     if os.path.isfile(spec_path):
       with open(spec_path, encoding="utf-8") as f:
         old = json.load(f)
-      if old != json.loads(json.dumps(spec)):
-        raise ValueError(
-            f"Tokenizer files in {tok_dir} were built with {old}, but the "
-            f"config asks for {spec}. Use a new workdir or delete {tok_dir}.")
+      new = json.loads(json.dumps(spec))
+      if old != new:
+        diffs = "; ".join(f"{k}: built with {old.get(k)!r}, config asks {new.get(k)!r}"
+                          for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+        raise DatasetError(f"The tokenizer in {tok_dir} does not match the config: {diffs}. "
+                           f"Use a new workdir or delete {tok_dir}.")
     logging.info("Reusing tokenizers from %s", tok_dir)
     toks = {k: load_tokenizer(p) for k, p in paths.items()}
   else:
