@@ -33,13 +33,7 @@ def translation_step(state, batch, *, model, tx, dropout_key, label_smoothing,
 
 def train_losses(workdir):
   """{step: nll} of the train records in metrics.jsonl (last record per step wins)."""
-  out = {}
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    for line in f:
-      r = json.loads(line)
-      if r["split"] == "train":
-        out[r["step"]] = r["nll"]
-  return out
+  return {step: r["nll"] for step, r in train_records(workdir).items()}
 
 
 def test_train_and_evaluate_end_to_end(toy_corpus, tmp_path):
