@@ -10,7 +10,7 @@ import sys
 
 from conftest import REPO, write_toy_corpus
 
-ENV = dict(os.environ, JAX_PLATFORMS="cpu", SEQ2SEQ_JAX_COMPILATION_CACHE="off")
+ENV = dict(os.environ, JAX_PLATFORMS="cpu")
 MAIN = [sys.executable, "-m", "seq2seq_jax.main", "--config=configs/default.py:runlocal"]
 
 

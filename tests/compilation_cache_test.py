@@ -46,7 +46,9 @@ print(repr(value), events.count("/jax/compilation_cache/cache_hits"),
 
 
 def _run(cache):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  # Not the test session's cache: this process must use only `cache`.
+  env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+  env.update(JAX_PLATFORMS="cpu")
   out = subprocess.run([sys.executable, "-c", _PROGRAM, cache], capture_output=True, text=True,
                        cwd=REPO, env=env, check=True)
   value, hits, misses = out.stdout.split()

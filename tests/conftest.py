@@ -2,13 +2,36 @@
 import importlib.util
 import os
 import random
+import shutil
+import tempfile
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Tests that run the command-line entry points (in-process or as subprocesses) must not
-# read or fill the user's compilation cache: each test compiles what it runs.
-os.environ["SEQ2SEQ_JAX_COMPILATION_CACHE"] = "off"
+
+# One persistent XLA compilation cache for the whole test session, in a fresh temporary
+# directory (never the user's): many tests train or decode the same tiny model, and a
+# program compiled once is then loaded by every later test, xdist worker, entry-point
+# subprocess and notebook kernel (they inherit the environment). A cached executable is
+# the one XLA would compile, so no result changes; the directory is empty at the start
+# of each session, so every program still compiles once. The controller creates it
+# before xdist starts the workers and removes it at the end (`pytest_unconfigure`).
+_CACHE, _CACHE_OWNER = "SEQ2SEQ_JAX_TEST_XLA_CACHE", "SEQ2SEQ_JAX_TEST_XLA_CACHE_OWNER"
+if _CACHE not in os.environ:  # the controller (or a run without xdist)
+  os.environ[_CACHE] = tempfile.mkdtemp(prefix="seq2seq_jax_test_xla_")
+  os.environ[_CACHE_OWNER] = str(os.getpid())
+TEST_XLA_CACHE = os.environ[_CACHE]
+os.environ["JAX_COMPILATION_CACHE_DIR"] = TEST_XLA_CACHE
+# Programs compiling faster than this are cheaper to recompile than to store.
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
+# The entry points (main, translate, evaluate) use the same directory.
+os.environ["SEQ2SEQ_JAX_COMPILATION_CACHE"] = TEST_XLA_CACHE
+
+
+def pytest_unconfigure(config):
+  del config
+  if os.environ.get(_CACHE_OWNER) == str(os.getpid()):
+    shutil.rmtree(TEST_XLA_CACHE, ignore_errors=True)
 
 WORDS = {"the": "die", "house": "haus", "cat": "katze", "open": "öffnen", "file": "datei",
          "save": "speichern", "window": "fenster", "close": "schließen", "new": "neu",

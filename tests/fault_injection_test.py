@@ -40,6 +40,10 @@ from seq2seq_jax import experiment, steps, trainer
 from seq2seq_jax.metrics_writer import MetricsWriter
 from seq2seq_jax.tasks import long_lag
 
+# One xdist worker runs this module (`make test`: --dist loadgroup), so its
+# module-scoped fixtures are computed once.
+pytestmark = pytest.mark.xdist_group("fault_injection_test")
+
 COUNTS = collections.Counter()  # faults injected / survived, over the cases that ran
 
 # A simulated kill inside orbax's event loop leaves callbacks to a closed loop and
@@ -83,18 +87,14 @@ def config():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """A persistent compilation cache for this module's runs, off again afterwards."""
-  from jax._src import compilation_cache as cc  # pylint: disable=g-import-not-at-top
-  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-  old = [getattr(jax.config, n) for n in names]
-  jax.config.update(names[0], str(tmp_path_factory.getbasetemp() / "xla"))
-  jax.config.update(names[1], 0.0)
-  cc.reset_cache()
+def compilation_cache():
+  """The session's persistent compilation cache (conftest) stores every program of this
+  module's runs, however fast it compiled: each case recompiles the same few."""
+  name = "jax_persistent_cache_min_compile_time_secs"
+  old = getattr(jax.config, name)
+  jax.config.update(name, 0.0)
   yield
-  for n, v in zip(names, old):
-    jax.config.update(n, v)
-  cc.reset_cache()
+  jax.config.update(name, old)
 
 
 def step_dirs(workdir, name):

@@ -82,18 +82,21 @@ def test_padding_never_changes_outputs_for_every_attention(att):
 
 def _check_padding_invariance(**kw):
   m, params = make(**kw)
-  logits, attn = m(params, SRC, SRC_LEN, TGT_IN)
+  # Jitted: the invariant is the model's arithmetic; eager calls retrace every scan.
+  fwd, encode = jax.jit(m), jax.jit(m.encode)
+  logits, attn = fwd(params, SRC, SRC_LEN, TGT_IN)
   src_pad = np.concatenate([SRC, np.full((3, 4), 11)], 1)  # garbage ids past the length
   tgt_pad = np.concatenate([TGT_IN, np.full((3, 3), 7)], 1)
-  logits_p, attn_p = m(params, src_pad, SRC_LEN, tgt_pad)
+  logits_p, attn_p = fwd(params, src_pad, SRC_LEN, tgt_pad)
   np.testing.assert_allclose(logits_p[:, :5], logits, atol=1e-5)
   np.testing.assert_allclose(attn_p[:, :5, :6], attn, atol=1e-6)
   assert (np.asarray(attn_p[:, :, 6:]) == 0).all()
-  # Each example alone, unpadded, gives the same logits too.
-  for b in range(3):
-    lo, _ = m(params, SRC[b:b + 1, :SRC_LEN[b]], SRC_LEN[b:b + 1], TGT_IN[b:b + 1])
+  # The padded examples alone, unpadded, give the same logits too (example 0 has no
+  # padding; alone it would only repeat that rows are independent).
+  for b in (1, 2):
+    lo, _ = fwd(params, SRC[b:b + 1, :SRC_LEN[b]], SRC_LEN[b:b + 1], TGT_IN[b:b + 1])
     np.testing.assert_allclose(lo[0], logits[b], atol=1e-5)
-  enc, enc_p = m.encode(params, SRC, SRC_LEN), m.encode(params, src_pad, SRC_LEN)
+  enc, enc_p = encode(params, SRC, SRC_LEN), encode(params, src_pad, SRC_LEN)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), enc.final, enc_p.final)
 
 
@@ -119,6 +122,7 @@ def test_model_gradients_match_finite_differences(kw):
     m, params = make(**kw, encoder_layers=1, decoder_layers=1)
     params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
 
+    @jax.jit  # one program per derivative; eager calls would retrace every scan
     def loss(params):
       logits, _ = m(params, SRC, SRC_LEN, TGT_IN)
       return jnp.sum(jax.nn.log_softmax(logits)[..., 3])
@@ -130,10 +134,11 @@ def test_dropout_paths_agree_and_only_act_in_training():
   # The scanned (input feeding) and layered (no feedback) decoders draw the same masks.
   for feed in (True, False):
     m, params = make(attention="general", dropout=0.3, input_feeding=feed)
+    fwd = jax.jit(m, static_argnames="deterministic")
     key = jax.random.key(3)
-    det, _ = m(params, SRC, SRC_LEN, TGT_IN, key=key)
-    drop1, _ = m(params, SRC, SRC_LEN, TGT_IN, key=key, deterministic=False)
-    drop2, _ = m(params, SRC, SRC_LEN, TGT_IN, key=jax.random.key(4), deterministic=False)
+    det, _ = fwd(params, SRC, SRC_LEN, TGT_IN, key=key)
+    drop1, _ = fwd(params, SRC, SRC_LEN, TGT_IN, key=key, deterministic=False)
+    drop2, _ = fwd(params, SRC, SRC_LEN, TGT_IN, key=jax.random.key(4), deterministic=False)
     ref, _, _ = step_by_step(m, params, SRC, SRC_LEN, TGT_IN)
     np.testing.assert_allclose(det, ref, atol=1e-5)
     assert not np.allclose(drop1, det) and not np.allclose(drop1, drop2)
@@ -142,8 +147,8 @@ def test_dropout_paths_agree_and_only_act_in_training():
 def test_bfloat16_compute_is_close_to_float32():
   m32, params = make(attention="general")
   m16 = model_lib.Seq2Seq(dataclasses.replace(m32.cfg, compute_dtype="bfloat16"))
-  lo32, _ = m32(params, SRC, SRC_LEN, TGT_IN)
-  lo16, _ = m16(params, SRC, SRC_LEN, TGT_IN)
+  lo32, _ = jax.jit(m32)(params, SRC, SRC_LEN, TGT_IN)
+  lo16, _ = jax.jit(m16)(params, SRC, SRC_LEN, TGT_IN)
   assert lo16.dtype == jnp.float32
   np.testing.assert_allclose(lo16, lo32, atol=0.05)
   assert jax.tree.leaves(params)[0].dtype == jnp.float32  # parameters stay float32
@@ -198,7 +203,7 @@ def test_rematerialised_model_has_the_same_loss_and_gradients(kw):
                       deterministic=False)
     return jnp.mean(jax.nn.log_softmax(logits)[..., 4])
 
-  ref, ref_g = jax.value_and_grad(lambda p: loss(m, p))(params)
+  ref, ref_g = jax.jit(jax.value_and_grad(lambda p: loss(m, p)))(params)
   val, g = jax.jit(jax.value_and_grad(lambda p: loss(m_remat, p)))(params)
   np.testing.assert_allclose(val, ref, rtol=1e-6)
   jax.tree.map(lambda a, r: np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-7), g, ref_g)

@@ -105,16 +105,16 @@ def _records(workdir):
 
 @pytest.fixture(scope="module")
 def sigkill_reference(tmp_path_factory):
-  """(corpus, uninterrupted run, environment): the runs share a compilation cache."""
+  """(corpus, uninterrupted run, environment): the runs share the session's compilation cache."""
   root = tmp_path_factory.mktemp("sigkill")
   corpus, ref_dir = write_toy_corpus(str(root / "corpus")), str(root / "ref")
-  env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu",
-             SEQ2SEQ_JAX_COMPILATION_CACHE=str(root / "xla"))
+  env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu")
   subprocess.run(_run_cli(ref_dir, corpus, SIGKILL_STEPS, SIGKILL_EXTRA), cwd=REPO, env=env,
                  check=True, capture_output=True)
   return corpus, ref_dir, env
 
 
+@pytest.mark.xdist_group("sigkill_reference")  # the module fixture, run once
 @pytest.mark.parametrize("kill", ["at a random moment", "during the best/ write"])
 def test_resume_after_sigkill_is_bit_exact(kill, sigkill_reference, tmp_path):
   corpus, ref_dir, env = sigkill_reference
@@ -435,6 +435,7 @@ def last_params(workdir):
   return ckpt_lib.restore_for_inference(os.path.join(workdir, "checkpoints"))[0]
 
 
+@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_multi_seed_training_equals_each_seed_trained_alone(multi_seed_run, tmp_path):
   corpus, multi_dir, final = multi_seed_run
   multi = train_records(multi_dir)
@@ -468,6 +469,7 @@ def test_multi_seed_training_equals_each_seed_trained_alone(multi_seed_run, tmp_
     assert r["nll"] == pytest.approx(np.mean(r["nll_per_seed"]), rel=1e-12)
 
 
+@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_multi_seed_final_metrics_and_hypothesis_files(multi_seed_run):
   _, workdir, final = multi_seed_run
   with open(os.path.join(workdir, "final_metrics.json")) as f:
@@ -500,6 +502,7 @@ class _Interrupted(Exception):
   pass
 
 
+@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_multi_seed_resume_matches_the_uninterrupted_run(multi_seed_run, tmp_path, monkeypatch):
   corpus, ref_dir, ref_final = multi_seed_run
   workdir = str(tmp_path / "run")
@@ -539,6 +542,7 @@ def test_non_finite_loss_names_the_seed():
   trainer.check_finite(nll_N[:1], param_norm_N[:1], [7], 5)  # finite: no error
 
 
+@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_load_translator_on_a_multi_seed_run(multi_seed_run):
   _, workdir, _ = multi_seed_run
   best = ckpt_lib.restore_for_inference(os.path.join(workdir, "best"))[0]

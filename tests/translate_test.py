@@ -12,6 +12,10 @@ from conftest import REPO, tiny_config
 from seq2seq_jax import checkpoints, decoding, trainer
 from seq2seq_jax.inference import predictor, translator
 
+# One xdist worker runs this module (`make test`: --dist loadgroup), so its
+# module-scoped fixtures are computed once.
+pytestmark = pytest.mark.xdist_group("translate_test")
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -50,7 +54,7 @@ def _env(tmp_path):
   """The test environment with a private temp directory, to see what a command leaves."""
   tmp = tmp_path / "tmp"
   tmp.mkdir()
-  return dict(os.environ, JAX_PLATFORMS="cpu", SEQ2SEQ_JAX_COMPILATION_CACHE="off",
+  return dict(os.environ, JAX_PLATFORMS="cpu",
               TMPDIR=str(tmp)), tmp
 
 
