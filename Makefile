@@ -21,7 +21,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m seq2seq_jax.main --config=$(CONFIG) --workdir=$(WORKDIR) --config.data_dir=$(DATA_DIR)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
 
 clean:
 	rm -rf $(VENV) workdir

@@ -7,10 +7,6 @@ import pytest
 from seq2seq_jax import decoding
 from seq2seq_jax.models import seq2seq as model_lib
 
-# One xdist worker runs this module (`make test`: --dist loadgroup), so its
-# module-scoped fixtures are computed once.
-pytestmark = pytest.mark.xdist_group("decoding_test")
-
 BOS, EOS = 1, 2
 SRC = jnp.array([[5, 6, 7, 8, 2], [4, 9, 2, 0, 0]])
 SRC_LEN = jnp.array([5, 3])

@@ -40,10 +40,6 @@ from seq2seq_jax import experiment, steps, trainer
 from seq2seq_jax.metrics_writer import MetricsWriter
 from seq2seq_jax.tasks import long_lag
 
-# One xdist worker runs this module (`make test`: --dist loadgroup), so its
-# module-scoped fixtures are computed once.
-pytestmark = pytest.mark.xdist_group("fault_injection_test")
-
 COUNTS = collections.Counter()  # faults injected / survived, over the cases that ran
 
 # A simulated kill inside orbax's event loop leaves callbacks to a closed loop and

@@ -114,7 +114,6 @@ def sigkill_reference(tmp_path_factory):
   return corpus, ref_dir, env
 
 
-@pytest.mark.xdist_group("sigkill_reference")  # the module fixture, run once
 @pytest.mark.parametrize("kill", ["at a random moment", "during the best/ write"])
 def test_resume_after_sigkill_is_bit_exact(kill, sigkill_reference, tmp_path):
   corpus, ref_dir, env = sigkill_reference
@@ -435,7 +434,6 @@ def last_params(workdir):
   return ckpt_lib.restore_for_inference(os.path.join(workdir, "checkpoints"))[0]
 
 
-@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_multi_seed_training_equals_each_seed_trained_alone(multi_seed_run, tmp_path):
   corpus, multi_dir, final = multi_seed_run
   multi = train_records(multi_dir)
@@ -469,7 +467,6 @@ def test_multi_seed_training_equals_each_seed_trained_alone(multi_seed_run, tmp_
     assert r["nll"] == pytest.approx(np.mean(r["nll_per_seed"]), rel=1e-12)
 
 
-@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_multi_seed_final_metrics_and_hypothesis_files(multi_seed_run):
   _, workdir, final = multi_seed_run
   with open(os.path.join(workdir, "final_metrics.json")) as f:
@@ -502,7 +499,6 @@ class _Interrupted(Exception):
   pass
 
 
-@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_multi_seed_resume_matches_the_uninterrupted_run(multi_seed_run, tmp_path, monkeypatch):
   corpus, ref_dir, ref_final = multi_seed_run
   workdir = str(tmp_path / "run")
@@ -542,7 +538,6 @@ def test_non_finite_loss_names_the_seed():
   trainer.check_finite(nll_N[:1], param_norm_N[:1], [7], 5)  # finite: no error
 
 
-@pytest.mark.xdist_group("multi_seed_run")  # the module fixture, trained once
 def test_load_translator_on_a_multi_seed_run(multi_seed_run):
   _, workdir, _ = multi_seed_run
   best = ckpt_lib.restore_for_inference(os.path.join(workdir, "best"))[0]

@@ -12,10 +12,6 @@ from conftest import REPO, tiny_config
 from seq2seq_jax import checkpoints, decoding, trainer
 from seq2seq_jax.inference import predictor, translator
 
-# One xdist worker runs this module (`make test`: --dist loadgroup), so its
-# module-scoped fixtures are computed once.
-pytestmark = pytest.mark.xdist_group("translate_test")
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
