@@ -57,21 +57,46 @@ def brief(e: BaseException, limit: int = 300) -> str:
   return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-@contextlib.contextmanager
-def _failed_reads_at_debug():
+class _FailedReadNoise:
   """Orbax's coroutines cut short by a failed read report their errors to Python's
   unraisable hook when they are collected -- a TensorStore spec dozens of lines long per
-  array, on stderr. While a read is attempted (and the garbage of a failed one is
-  collected), they go to the debug log instead."""
-  previous, failed = sys.unraisablehook, []
-  sys.unraisablehook = lambda u: logging.debug(
-      "After a failed checkpoint read: %s", brief(u.exc_value) if u.exc_value else u.err_msg)
-  try:
-    yield failed  # the caller appends to it when the read failed
-  finally:
-    if failed:
-      gc.collect()
-    sys.unraisablehook = previous
+  array, on stderr. Those still running when the read raised finish on orbax's threads
+  and are collected later, so after the first failure TensorStore's reports go to the
+  debug log until `stop` (the Checkpointer's close); while a read is attempted, all do."""
+
+  def __init__(self):
+    self.previous, self.reading = None, False
+
+  def _hook(self, u):
+    if self.reading or (u.exc_value is not None and "TensorStore" in str(u.exc_value)):
+      logging.debug("After a failed checkpoint read: %s",
+                    brief(u.exc_value) if u.exc_value else u.err_msg)
+    else:
+      self.previous(u)
+
+  @contextlib.contextmanager
+  def attempt(self):
+    """Around one read; the caller appends to the yielded list when the read failed."""
+    started, failed = self.previous is None, []
+    if started:
+      self.previous, sys.unraisablehook = sys.unraisablehook, self._hook
+    self.reading = True
+    try:
+      yield failed
+    finally:
+      if failed:
+        gc.collect()
+      self.reading = False
+      if started and not failed:
+        self.stop()
+
+  def stop(self):
+    if self.previous is None:
+      return
+    gc.collect()
+    if sys.unraisablehook == self._hook:  # not replaced by someone else since
+      sys.unraisablehook = self.previous
+    self.previous = None
 
 
 class _DataProbe:
@@ -104,6 +129,7 @@ class Checkpointer:
   def __init__(self, workdir: str, *, keep: int = 3, data: bool = True):
     self.has_data, self._lost = data, set()
     self.set_aside: list[str] = []  # unreadable step directories renamed by this object
+    self._noise = _FailedReadNoise()
     for name in ("checkpoints", "best"):
       _remove_unfinished(os.path.join(workdir, name))
     self.last = training_manager(os.path.join(workdir, "checkpoints"), keep)
@@ -144,7 +170,7 @@ class Checkpointer:
   def _attempt(self, mngr, step: int, read, then: str):
     """`read()`'s result; None when it fails: the step directory is then set aside with a
     one-line warning (`then`: what happens next), its path added to `self.set_aside`."""
-    with _failed_reads_at_debug() as failed:
+    with self._noise.attempt() as failed:
       try:
         return read()
       except Exception as e:  # pylint: disable=broad-except
@@ -266,6 +292,7 @@ class Checkpointer:
   def close(self):
     self.last.close()
     self.best.close()
+    self._noise.stop()
 
 
 def _remove_unfinished(directory: str):

@@ -17,6 +17,7 @@ PRNG: ``jax.random.key(seed)`` is split once into an init key and a dropout key;
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -257,6 +258,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if suspect:  # not a state to score
           watch.check(partial_N, step, seeds, complete=False, last=True, remedy_text=diverged)
         break
+  except BaseException:
+    with contextlib.suppress(Exception):  # the error that stopped the run is the one to see
+      checkpointer.close()
+    raise
   finally:
     bar.close()
     writer.close()

@@ -4,6 +4,8 @@ in best/, and mismatch messages that name only the differing fields. (The fault 
 tests/fault_injection_test.py, kills and corrupts whole runs.)"""
 import json
 import os
+import sys
+import types
 
 import grain
 import jax
@@ -132,6 +134,30 @@ def test_a_truncated_chunk_is_one_warning_line_naming_the_root_cause(tmp_path, c
   # TensorStore's own words, not orbax's wrapper with the array's whole spec.
   assert "\n" not in warning and len(warning) < 600, warning
   assert "checkpoints/5 (ValueError: OUT_OF_RANGE" in warning and "is not valid" in warning
+
+
+def test_late_reports_of_a_failed_read_stay_off_stderr_until_close(tmp_path, monkeypatch):
+  """Coroutines of a failed read that finish on orbax's threads after it raised reach the
+  unraisable hook later: TensorStore's reports go to the debug log until close; others,
+  and everything after close, reach the hook that was there before."""
+  workdir = str(tmp_path)
+  save_steps(workdir, [2, 5])
+  with open(os.path.join(workdir, "checkpoints", "5", "meta", "metadata"), "w") as f:
+    f.write("{")
+  seen = []
+  monkeypatch.setattr(sys, "unraisablehook", seen.append)
+  ckpt = checkpointer_lib.Checkpointer(workdir)
+  assert ckpt.restore_latest(ABSTRACT, iterator(), META).step == 2
+  report = lambda text: sys.unraisablehook(types.SimpleNamespace(
+      exc_value=ValueError(text), err_msg=None, exc_type=ValueError, exc_traceback=None,
+      object=None))
+  report("Encountered error while reading array: spec of TensorStore({...})")
+  report("something else")
+  assert [str(u.exc_value) for u in seen] == ["something else"]
+  ckpt.close()
+  assert sys.unraisablehook == seen.append
+  report("TensorStore({...}) after close")
+  assert len(seen) == 2
 
 
 def test_a_newest_state_found_only_in_best_is_copied_back_to_checkpoints(tmp_path):
