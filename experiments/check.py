@@ -45,6 +45,20 @@ def _ppl(res, v, split="test"):
   return _seed_values(res["variants"][v], split, "ppl")
 
 
+def _lm_ppl(res, v, split="test"):
+  return res["variants"][v][f"{split}_ppl"]
+
+
+def _val_curve(res, v) -> list[float]:
+  """Validation perplexity after each epoch (mean over seeds)."""
+  return [float(np.mean(p)) for p in res["variants"][v]["val_ppl_by_epoch"]]
+
+
+def _turns_up(curve) -> bool:
+  """Whether a validation curve ends above its minimum (overfitting)."""
+  return len(curve) > 1 and curve[-1] > min(curve) * 1.01
+
+
 def _wrong(res, v):
   return res["variants"][v]["num_wrong"]
 
@@ -126,6 +140,20 @@ def _claims():
                  f"LSTM {_lag_ratio(r, 'adding_T100_lstm', 50):.1e}",
                  _lag_ratio(r, "adding_T100_rnn", 50)
                  < 0.01 * _lag_ratio(r, "adding_T100_lstm", 50)))
+
+  z = "zaremba2014"
+  add(z, "small LSTM LM, test perplexity <= 118 (PTB)", "114.5 (ptb_word_lm: 115.9)",
+      lambda r: (_ms(_lm_ppl(r, "small")), max(_lm_ppl(r, "small")) <= 118))
+  add(z, "tied embeddings lower test perplexity at equal size", "(Press & Wolf 2017)",
+      lambda r: (f"{_ms(_lm_ppl(r, 'small_tied'))} vs {_ms(_lm_ppl(r, 'small'))}",
+                 _greater(_lm_ppl(r, "small"), _lm_ppl(r, "small_tied"))))
+  add(z, "without dropout, medium's validation perplexity turns up; with it, not",
+      "overfits vs 82.7 test",
+      lambda r: (f"no dropout: min {min(_val_curve(r, 'medium_nodropout')):.1f} -> last "
+                 f"{_val_curve(r, 'medium_nodropout')[-1]:.1f}; dropout: min "
+                 f"{min(_val_curve(r, 'medium')):.1f} -> last {_val_curve(r, 'medium')[-1]:.1f}",
+                 _turns_up(_val_curve(r, "medium_nodropout"))
+                 and not _turns_up(_val_curve(r, "medium"))))
 
   s = "copy_reverse"
   add(s, "attention LSTM copies unseen sequences (test BLEU)", "(sanity check)",

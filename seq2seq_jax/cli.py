@@ -53,6 +53,27 @@ def start(argv, *, compilation_cache: bool = True) -> None:
     cache.enable()
 
 
+def read_lines(stream) -> list[str]:
+  """The lines of a binary stream decoded as UTF-8, without their line ends.
+
+  A line that is not valid UTF-8 is decoded with U+FFFD for the bad bytes (and a warning
+  with its line number), so it still gets its output line and the other lines are
+  processed. Reading bytes also keeps the locale's encoding out of it.
+  """
+  lines = []
+  for number, raw in enumerate(stream, 1):
+    # Only "\n" ends a line (text-mode stdin would also split on a lone "\r", changing
+    # the line count); a "\r" before it is a Windows line end.
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    try:
+      lines.append(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+      print(f"warning: line {number} is not valid UTF-8 ({e.reason} at byte {e.start}); "
+            "undecodable bytes replaced by U+FFFD", file=sys.stderr)
+      lines.append(raw.decode("utf-8", errors="replace"))
+  return lines
+
+
 def run(main) -> None:
   """``absl.app.run(main)``, with user errors reported as described above."""
   app.run(_reporting_user_errors(main), flags_parser=_parse_flags)

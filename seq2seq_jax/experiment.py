@@ -175,7 +175,12 @@ def summary_markdown(results: dict) -> str:
   rows = []
   for v, f in results["variants"].items():
     minutes = f"{f['wall_seconds'] / 60:.1f}" if "wall_seconds" in f else "-"
-    if "error_rate" in f:  # a long-lag task
+    if "test_ppl" in f:  # a language model
+      rows.append(f"| {v} | {f['cell']} {f['num_layers']}x{f['hidden_dim']}"
+                  f"{' tied' if f['tie_embeddings'] else ''} ({f['num_params']:,} params) | "
+                  f"{_mean_std(f['val_ppl'])} | {_mean_std(f['test_ppl'])} | "
+                  f"{f['epochs']:.1f} | {minutes} |")
+    elif "error_rate" in f:  # a long-lag task
       solved = [s for s in f["solved_sequences"] if s is not None]
       rows.append(f"| {v} | {f['cell']} {f['hidden_dim']} ({f['num_params']} params) | "
                   f"{_mean_std(f['num_wrong'], '{:.1f}')} of {f['test_size']} "
@@ -188,7 +193,10 @@ def summary_markdown(results: dict) -> str:
                   f"{_mean_std(_per_seed(f, 'test', 'chrf'))} | "
                   f"{_mean_std(_per_seed(f, 'test', 'ppl'))} | {n} | {f.get('step', '-')} | "
                   f"{minutes} |")
-  if any("error_rate" in f for f in results["variants"].values()):
+  if any("test_ppl" in f for f in results["variants"].values()):
+    head = ["| variant | model | validation ppl | test ppl | epochs | minutes |",
+            "|---|---|---|---|---|---|"]
+  elif any("error_rate" in f for f in results["variants"].values()):
     head = ["| variant | model | test outputs wrong (mean ± std) | reached <= 1% wrong "
             "(mean training sequences) | steps | minutes |", "|---|---|---|---|---|---|"]
   else:

@@ -22,6 +22,13 @@ batches ``[K, A, B, ...]`` or over batches a task generates inside the program f
 step number (``generate(step) -> batch``). Per-call dispatch otherwise dominates tiny
 models on CPU.
 
+Carried state (stateful truncated BPTT, e.g. a language model over one stream): a task
+whose ``init_carry`` returns a pytree (leading axis B, the batch rows) gets it in
+``TrainState.carry``; its loss is then ``loss_fn(params, micro_batch, key, carry) ->
+(objective, weight, metrics, new_carry)``, micro-batch i reading and writing rows
+``[i*B/A, (i+1)*B/A)`` of the carry, and the new carry becomes the next step's (no
+gradient flows through it). It is checkpointed with the state, so resume stays exact.
+
 Shapes: N seeds, K steps per call, A accumulated micro-batches, B batch rows.
 """
 from __future__ import annotations
@@ -41,10 +48,11 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
+  carry: Any = None  # a stateful task's carried state [B, ...] (see the module doc)
 
 
-# Params and optimizer state carry the seed axis; the step is shared by all seeds.
-SEED_AXES = TrainState(step=None, params=0, opt_state=0)
+# Params, optimizer state and carry have the seed axis; the step is shared by all seeds.
+SEED_AXES = TrainState(step=None, params=0, opt_state=0, carry=0)
 
 
 def train_step(state: TrainState, batch: dict, *, loss_fn: LossFn, tx, dropout_key):
@@ -54,25 +62,36 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: LossFn, tx, dropout_k
   ``weight`` (the total), ``grad_norm`` and ``param_norm``.
   """
   step_key = jax.random.fold_in(dropout_key, state.step)
+  num_micro = jax.tree.leaves(batch)[0].shape[0]
+  stateful = state.carry is not None
 
-  def micro_loss(params, mb, key):
+  def micro_loss(params, mb, key, carry):
+    if stateful:
+      objective, weight, metrics, new_carry = loss_fn(params, mb, key, carry)
+      return objective, (weight, metrics, jax.lax.stop_gradient(new_carry))
     objective, weight, metrics = loss_fn(params, mb, key)
-    return objective, (weight, metrics)
+    return objective, (weight, metrics, None)
 
   grad_fn = jax.grad(micro_loss, has_aux=True)
+  # [B, ...] -> [A, B/A, ...]: micro-batch i owns the carry of its rows.
+  carry_A = None if not stateful else jax.tree.map(
+      lambda x: x.reshape((num_micro, -1) + x.shape[1:]), state.carry)
 
   def accumulate(acc, xs):
-    i, mb = xs
-    grads, aux = grad_fn(state.params, mb, jax.random.fold_in(step_key, i))
-    return jax.tree.map(jnp.add, acc, (grads, aux)), None
+    i, mb, carry = xs
+    grads, (weight, metrics, new_carry) = grad_fn(state.params, mb,
+                                                  jax.random.fold_in(step_key, i), carry)
+    return jax.tree.map(jnp.add, acc, (grads, (weight, metrics))), new_carry
 
-  num_micro = jax.tree.leaves(batch)[0].shape[0]
-  first = jax.tree.map(lambda x: x[0], batch)
-  _, aux_shape = jax.eval_shape(micro_loss, state.params, first, step_key)
+  first = jax.tree.map(lambda x: x[0], (batch, carry_A))
+  _, (w_shape, m_shape, _) = jax.eval_shape(micro_loss, state.params, first[0], step_key,
+                                            first[1])
   zeros = jax.tree.map(jnp.zeros_like, state.params), jax.tree.map(
-      lambda s: jnp.zeros(s.shape, s.dtype), aux_shape)
-  (grads, (weight, metrics)), _ = jax.lax.scan(accumulate, zeros,
-                                               (jnp.arange(num_micro), batch))
+      lambda s: jnp.zeros(s.shape, s.dtype), (w_shape, m_shape))
+  (grads, (weight, metrics)), new_carry_A = jax.lax.scan(
+      accumulate, zeros, (jnp.arange(num_micro), batch, carry_A))
+  carry = None if not stateful else jax.tree.map(
+      lambda x: x.reshape((-1,) + x.shape[2:]), new_carry_A)
   denom = jnp.maximum(weight, 1.0)
   grads = jax.tree.map(lambda g: g / denom, grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -80,7 +99,7 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: LossFn, tx, dropout_k
   out = {k: v / denom for k, v in metrics.items()}
   out.update(weight=weight, grad_norm=optax.global_norm(grads),
              param_norm=optax.global_norm(params))
-  return TrainState(state.step + 1, params, opt_state), out
+  return TrainState(state.step + 1, params, opt_state, carry), out
 
 
 def make_step(*, loss_fn: LossFn, tx, dropout_key, num_seeds: int):
@@ -139,5 +158,6 @@ def stack_states(states: list[TrainState]) -> TrainState:
   exactly the values its single run starts from.
   """
   stack = lambda *xs: jnp.stack(xs)
+  carry = None if states[0].carry is None else jax.tree.map(stack, *[s.carry for s in states])
   return TrainState(states[0].step, jax.tree.map(stack, *[s.params for s in states]),
-                    jax.tree.map(stack, *[s.opt_state for s in states]))
+                    jax.tree.map(stack, *[s.opt_state for s in states]), carry)

@@ -138,6 +138,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   tx, schedule = opt_lib.make_optimizer(config.optimizer, config.num_train_steps)
   states, dropout_keys = zip(*(steps_lib.init_state(model.init, tx, s) for s in seeds))
+  carry = task.init_carry(run)  # a stateful task's carried state (None: stateless)
+  if carry is not None:
+    states = [st.replace(carry=carry) for st in states]
   if multi:
     state, dropout_key = steps_lib.stack_states(states), jnp.stack(dropout_keys)
   else:
@@ -179,7 +182,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         + (f"; {len(seeds)} seeds {seeds[0]}..{seeds[-1]} vmapped" if multi else ""),
         flush=True)
 
-  loss_fn = lambda params, mb, key: task.loss(run, params, mb, key)
+  if carry is None:
+    loss_fn = lambda params, mb, key: task.loss(run, params, mb, key)
+  else:
+    loss_fn = lambda params, mb, key, c: task.loss(run, params, mb, key, c)
   step_fn = steps_lib.make_step(loss_fn=loss_fn, tx=tx, dropout_key=dropout_key,
                                 num_seeds=len(seeds))
   generate = getattr(batches, "generate", None)

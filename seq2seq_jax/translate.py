@@ -29,27 +29,6 @@ flags.DEFINE_bool("verbose", False, cli.VERBOSE_HELP)
 flags.mark_flag_as_required("workdir")
 
 
-def read_lines(stream) -> list[str]:
-  """The lines of a binary stream decoded as UTF-8, without their line ends.
-
-  A line that is not valid UTF-8 is decoded with U+FFFD for the bad bytes (and a warning
-  with its line number), so it still gets its output line and the other lines are
-  translated. Reading bytes also keeps the locale's encoding out of it.
-  """
-  lines = []
-  for number, raw in enumerate(stream, 1):
-    # Only "\n" ends a line (text-mode stdin would also split on a lone "\r", changing
-    # the line count); a "\r" before it is a Windows line end.
-    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
-    try:
-      lines.append(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-      print(f"warning: line {number} is not valid UTF-8 ({e.reason} at byte {e.start}); "
-            "undecodable bytes replaced by U+FFFD", file=sys.stderr)
-      lines.append(raw.decode("utf-8", errors="replace"))
-  return lines
-
-
 def main(argv):
   cli.start(argv)
   if FLAGS.nbest < 1 or FLAGS.beam < 1:
@@ -61,7 +40,7 @@ def main(argv):
     raise app.UsageError("--batch_size must be >= 1")
   from seq2seq_jax.inference import predictor  # pylint: disable=g-import-not-at-top
   tr = predictor.load_predictor(FLAGS.workdir, FLAGS.checkpoint)
-  lines = read_lines(sys.stdin.buffer)
+  lines = cli.read_lines(sys.stdin.buffer)
   results = tr.translate(lines, beam=FLAGS.beam, alpha=FLAGS.alpha, beta=FLAGS.beta,
                          nbest=FLAGS.nbest, batch_size=FLAGS.batch_size)
   rows = []

@@ -28,6 +28,7 @@ TINY_VARIANT = {
     "bahdanau2015": "rnnencdec",           # bleu_by_length
     "luong2015": "base",                   # bleu_by_length
     "cho2014_britz2017": "lstm",           # beam_sweep: the one variant that sweeps
+    "zaremba2014": "small",                # the language-model result format
 }
 FEW_VARIANTS_FOLDER = "sutskever2014"
 
@@ -86,6 +87,10 @@ def test_every_variant_config_is_valid_at_every_size(name):
         assert c.long_lag.seq_len >= 1 and c.long_lag.test_size >= 1, where
         assert 0 < c.long_lag.solved_error_rate < 1, where
         _long_lag_model(c)  # unknown or missing model fields raise
+      elif c.task == "language_model":
+        from seq2seq_jax.tasks import language_model as lm_task
+        lm_task.model_config(c, 10_000)  # unknown or bad model fields raise
+        assert c.lm.bptt >= 1 and c.lm.dataset, where
       else:
         assert c.task == "translation", where
         model_lib.ModelConfig.from_dict(dict(c.model.to_dict(), src_vocab_size=100,
@@ -136,6 +141,10 @@ def test_the_cpu_configs_are_those_of_the_committed_results(name):
                   c.long_lag.solved_error_rate, c.model.cell, c.model.hidden_dim,
                   c.num_train_steps), v
       assert final["num_params"] == _long_lag_params(c), v
+    elif c.task == "language_model":
+      cfg = final
+      assert (cfg["steps"], cfg["hidden_dim"], cfg["tie_embeddings"], cfg["dataset"]) == (
+          c.num_train_steps, c.model.hidden_dim, c.model.tie_embeddings, c.lm.dataset), v
     else:
       assert (final["step"], final["beam"]) == (c.num_train_steps, c.final_beam), v
       assert final["checkpoint"].split(" ")[0] == c.final_checkpoint, v

@@ -19,7 +19,7 @@ def _uniform(bound):
   return lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
 
 
-class _Group(nn.Module):
+class ParamGroup(nn.Module):
   """A named group of parameters, each made by `init(key)` (any pytree)."""
   inits: tuple
 
@@ -34,7 +34,7 @@ class ParamFactory(nn.Module):
 
   @nn.compact
   def __call__(self):
-    return {group: _Group(tuple(inits), name=group)()
+    return {group: ParamGroup(tuple(inits), name=group)()
             for group, inits in _param_inits(self.cfg).items() if inits}
 
 

@@ -13,7 +13,8 @@ from seq2seq_jax.tasks.base import Data, GeneratedBatches, HostBatches, Run, Tas
 _REGISTRY: dict[str, type] = {}
 # Built-in tasks: name -> module that registers it.
 _BUILTIN = {"translation": "seq2seq_jax.tasks.translation",
-            "long_lag": "seq2seq_jax.tasks.long_lag"}
+            "long_lag": "seq2seq_jax.tasks.long_lag",
+            "language_model": "seq2seq_jax.tasks.language_model"}
 
 
 def register(name: str):

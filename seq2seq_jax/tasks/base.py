@@ -13,8 +13,12 @@ The trainer calls, in order:
                                            ``Data.assets`` saved with every checkpoint
   build_model(config, data)                a frozen model object with ``init(key)``
   model_meta(model) -> dict                what must match for a checkpoint to resume
+  init_carry(run) -> pytree | None         state carried from step to step (stateful
+                                           truncated BPTT), checkpointed; None: none
   train_batches(run) -> HostBatches | GeneratedBatches
   loss(run, params, micro_batch, key) -> (objective, weight, metrics)   (see steps.py)
+                                           (with a carry: ``key, carry`` in, the new
+                                           carry appended to the result)
   uniform_loss(run) -> float | None        the loss of a uniform prediction (divergence)
   evaluate(run, params, split, final=...) -> [per-seed metrics]   selection metric included
   final_metrics(run, evals, ...) -> dict   written to final_metrics.json
@@ -110,8 +114,14 @@ class Task:
                     shard_count: int):
     raise NotImplementedError
 
-  def loss(self, run: Run, params, batch: dict, key):
-    """(objective, weight, metrics) of one micro-batch; see ``steps.py``."""
+  def init_carry(self, run: Run):
+    """The state carried across steps, rows first ([B, ...] for B batch rows), or None.
+    A task that returns one takes it in `loss` and returns its successor."""
+    return None
+
+  def loss(self, run: Run, params, batch: dict, key, carry=None):
+    """(objective, weight, metrics) of one micro-batch; see ``steps.py``. With a
+    carry (``init_carry``): (objective, weight, metrics, new_carry)."""
     raise NotImplementedError
 
   def uniform_loss(self, run: Run) -> float | None:
