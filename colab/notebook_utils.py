@@ -170,3 +170,20 @@ def draw_nmt_curves(fig, records: list[dict]):
   if train:
     ax1.set_title(f"step {train[-1]['step']}: loss {train[-1]['nll']:.3f}", fontsize=10)
 
+
+
+def draw_lm_curves(fig, records: list[dict]):
+  """Training and validation perplexity of a language model, by step (log scale)."""
+  ax = fig.subplots(1, 1)
+  train = [r for r in records if r["split"] == "train"]
+  valid = [r for r in records if r["split"] == "validation"]
+  ax.plot([r["step"] for r in train], [r["ppl"] for r in train], lw=1.5, label="training")
+  ax.plot([r["step"] for r in valid], [r["ppl"] for r in valid], marker="o", label="validation")
+  ax.set_xlabel("step")
+  ax.set_ylabel("perplexity")
+  ax.set_yscale("log")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  if valid:
+    ax.set_title(f"step {valid[-1]['step']}: validation perplexity {valid[-1]['ppl']:.1f}",
+                 fontsize=10)

@@ -20,6 +20,7 @@ import ml_collections
 # The checkout this package is installed from (`make venv` installs it editable): the
 # experiments read and build their corpora in its data/tfds, as `make demo` does.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_DIR = os.path.join(REPO, "data", "tfds")  # where `make demo` and the experiments build corpora
 
 SIZES = ("tiny", "cpu", "full")  # of every experiment folder
 _TRUE = ("true", "1", "yes")
@@ -203,7 +204,7 @@ def nmt_config(size: str) -> ml_collections.ConfigDict:
   """
   check_size(size)
   c = base_config()
-  c.data_dir = os.path.join(REPO, "data", "tfds")  # the same place `make demo` builds into
+  c.data_dir = DATA_DIR
   c.tokenizer.vocab_size = 2000
   c.buckets = (16, 32, 48, 64)
   c.tokens_per_batch = 2048

@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLAB = os.path.join(REPO, "colab")
 NOTEBOOKS = sorted(glob.glob(os.path.join(COLAB, "*.ipynb")))
 EXPECTED = ("01_quickstart.ipynb", "02_inside_the_lstm.ipynb", "03_reproduce_a_paper.ipynb",
-            "04_beam_search_explorer.ipynb")
+            "04_beam_search_explorer.ipynb", "05_language_model.ipynb")
 BADGE = "https://colab.research.google.com/github/seq2seq-jax/seq2seq_jax/blob/main/colab/{}"
 INSTALL = "pip install git+https://github.com/seq2seq-jax/seq2seq_jax"
 NOTEBOOK_TIMEOUT_S = 420  # per notebook; at ci size each takes about a minute on 2 cores

@@ -53,7 +53,7 @@ def get_config(arg=None):
   hidden, bptt, init_scale, dropout, max_epoch, epochs, decay, clip, tied = _RUNS[args.variant]
   c = ml_collections.ConfigDict()
   c.task = "language_model"
-  c.data_dir = ""
+  c.data_dir = config_base.DATA_DIR  # where `make demo` builds its corpus too
   c.lm = ml_collections.ConfigDict(dict(
       dataset="penn_treebank", level="word", vocab_size=0, min_count=1, bptt=bptt,
       variable_length=False, loss_normalisation="sequence", eval_batch_size=10,
