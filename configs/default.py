@@ -4,12 +4,12 @@ Launch (2-core CPU; `make demo` runs exactly this):
   python -m seq2seq_jax.main --config=configs/default.py --workdir=workdir/default
 Hardware/time: 2 CPU cores. A fixed 2,800 steps, so the score does not depend on the
 machine. Measured on a fresh clone (venv, corpus build, training, beam-5 evaluation):
-27.9 min in all on a 191 GFLOP/s machine shared with another job (load ~3.3; 1.9 steps/s,
-training 24.8 min); about 19 min idle (2.9 steps/s measured idle before, 2026-12-01), and
-roughly 2.7x the training time (~45 min) on a 70 GFLOP/s machine (by the GEMM ratio; not
+20.1 min in all on an idle 191 GFLOP/s machine (2.9 steps/s; 27.9 min under load ~3.3),
+roughly 2.7x the training time (~45 min) on a 70 GFLOP/s one (by the GEMM ratio; not
 measured). `benchmarks/train_throughput.py` prints the machine's GEMM peak.
-Expected: test sacreBLEU 13.85 / chrF2 40.62, validation BLEU 15.53 (beam 5, best
-checkpoint, 2,800 steps) on software_l10n/en-de-small (2026-12-02).
+Expected: test sacreBLEU 14.34 / chrF2 40.99, validation BLEU 14.97 (beam 5, best
+checkpoint, 2,800 steps) on software_l10n/en-de-small as built 2026-12-02 (the corpus
+follows the current Debian packages; an earlier build that day gave 13.85 / 15.53).
 On a GPU/TPU: --config=configs/default.py:full trains the same model on the full
 en-de corpus with larger batches.
 Smoke run: --config=configs/default.py:runlocal

@@ -173,3 +173,8 @@ def test_builder_gives_the_file_back_line_by_line_in_order(tmp_path):
   lines = [r["text"].decode() for r in train.__getitems__(list(range(len(train))))]
   assert "".join(l + "\n" for l in lines) == texts["train"][:-1]  # order kept: no shuffle
   assert b.info.splits["validation"].num_examples == 2
+  # The corpus reader finds the prepared dataset by name (the TFDS path of load_lines).
+  assert corpus.load_lines("penn_treebank", "validation", str(tmp_path / "tfds")) == [" a ",
+                                                                                     " b "]
+  with pytest.raises(DatasetError, match="no text feature 'words'"):
+    corpus.load_lines("penn_treebank", "test", str(tmp_path / "tfds"), text_feature="words")
