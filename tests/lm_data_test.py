@@ -178,3 +178,56 @@ def test_builder_gives_the_file_back_line_by_line_in_order(tmp_path):
                                                                                      " b "]
   with pytest.raises(DatasetError, match="no text feature 'words'"):
     corpus.load_lines("penn_treebank", "test", str(tmp_path / "tfds"), text_feature="words")
+
+
+# ---- the King James Bible builder -------------------------------------------------------
+from seq2seq_jax.datasets.kjv_bible import verses as kjv  # noqa: E402
+
+OUTPUT = """bible: Debian/BRS Release 4.36
+Hit '?' for help.
+Ge1:1 In the beginning God created the heaven and the earth.
+bible(KJV) [Gen1:1]> Ge1:1 In the beginning God created the heaven and the earth.
+Ge1:2 And the earth was without form, and void.
+Ge2:1 Thus the heavens and the earth were finished.
+1Sa3:4 That the LORD called Samuel: and he answered, Here am I.
+bible(KJV) [1Sa3:4]> """
+
+
+def test_bible_output_parses_into_verses_once_each_in_order():
+  assert kjv.parse(OUTPUT) == [
+      ("Ge1:1", "In the beginning God created the heaven and the earth."),
+      ("Ge1:2", "And the earth was without form, and void."),
+      ("Ge2:1", "Thus the heavens and the earth were finished."),
+      ("1Sa3:4", "That the LORD called Samuel: and he answered, Here am I.")]
+
+
+def test_splits_keep_chapters_whole():
+  verses = [(f"Ge{c}:{v}", f"c{c} v{v}") for c in range(1, 61) for v in range(1, 4)]
+  parts = kjv.splits(verses)
+  assert sum(map(len, parts.values())) == len(verses)
+  chapters = {s: {r.split(":")[0] for r, _ in vs} for s, vs in parts.items()}
+  assert chapters["test"] == {"Ge20", "Ge40", "Ge60"} and chapters["validation"] == {
+      "Ge19", "Ge39", "Ge59"}
+  assert not chapters["train"] & chapters["test"]
+
+
+def test_kjv_builder_runs_the_packaged_program(tmp_path):
+  import tensorflow_datasets as tfds
+  from seq2seq_jax.datasets.kjv_bible import builder as _  # registers kjv_bible
+  tree = tmp_path / "tree"
+  (tree / "usr" / "bin").mkdir(parents=True)
+  (tree / "usr" / "lib").mkdir(parents=True)
+  (tree / "usr" / "lib" / "bible.data").write_text("")
+  fixture = tmp_path / "output.txt"  # 40 chapters: every split has some
+  fixture.write_text(OUTPUT + "\n" + "\n".join(
+      f"Ex{c}:{v} Verse {v} of chapter {c}." for c in range(1, 41) for v in (1, 2)) + "\n")
+  program = tree / "usr" / "bin" / "bible"  # a stand-in that checks its arguments
+  program.write_text(f"#!/bin/sh\n[ \"$1\" = -f ] && [ \"$2\" = -p ] || exit 3\n"
+                     f"read ref; [ \"$ref\" = {kjv.WHOLE} ] || exit 4\ncat {fixture}\n")
+  program.chmod(0o755)
+  b = tfds.builder("kjv_bible", data_dir=str(tmp_path / "tfds"), source_dir=str(tree),
+                   min_verses=84)
+  b.download_and_prepare(file_format="array_record")
+  assert corpus.load_lines("kjv_bible", "train", str(tmp_path / "tfds"))[0].startswith(
+      "In the beginning")
+  assert [b.info.splits[s].num_examples for s in ("train", "validation", "test")] == [76, 4, 4]

