@@ -54,9 +54,20 @@ def _val_curve(res, v) -> list[float]:
   return [float(np.mean(p)) for p in res["variants"][v]["val_ppl_by_epoch"]]
 
 
-def _turns_up(curve) -> bool:
-  """Whether a validation curve ends above its minimum (overfitting)."""
-  return len(curve) > 1 and curve[-1] > min(curve) * 1.01
+def _turns_up(curve, margin: float = 0.005) -> bool:
+  """Whether a validation curve rises above its running minimum by more than `margin`
+  at some later epoch (overfitting; the learning-rate decay may pull it down again)."""
+  best = float("inf")
+  for p in curve:
+    if p > best * (1 + margin):
+      return True
+    best = min(best, p)
+  return False
+
+
+def _after_min_max(curve) -> float:
+  i = int(np.argmin(curve))
+  return float(max(curve[i:]))
 
 
 def _wrong(res, v):
@@ -147,13 +158,14 @@ def _claims():
   add(z, "tied embeddings lower test perplexity at equal size", "(Press & Wolf 2017)",
       lambda r: (f"{_ms(_lm_ppl(r, 'small_tied'))} vs {_ms(_lm_ppl(r, 'small'))}",
                  _greater(_lm_ppl(r, "small"), _lm_ppl(r, "small_tied"))))
-  add(z, "without dropout, medium's validation perplexity turns up; with it, not",
-      "overfits vs 82.7 test",
-      lambda r: (f"no dropout: min {min(_val_curve(r, 'medium_nodropout')):.1f} -> last "
-                 f"{_val_curve(r, 'medium_nodropout')[-1]:.1f}; dropout: min "
-                 f"{min(_val_curve(r, 'medium')):.1f} -> last {_val_curve(r, 'medium')[-1]:.1f}",
-                 _turns_up(_val_curve(r, "medium_nodropout"))
-                 and not _turns_up(_val_curve(r, "medium"))))
+  add(z, "without dropout the validation perplexity turns up; with dropout it keeps "
+      "falling (2x200, the size a CPU trains in a sitting)", "medium: overfits vs 82.7",
+      lambda r: (f"no dropout: min {min(_val_curve(r, 'small')):.1f}, then up to "
+                 f"{_after_min_max(_val_curve(r, 'small')):.1f}; dropout 0.25: "
+                 f"{_val_curve(r, 'small_dropout')[0]:.1f} -> "
+                 f"{_val_curve(r, 'small_dropout')[-1]:.1f}",
+                 _turns_up(_val_curve(r, "small"))
+                 and not _turns_up(_val_curve(r, "small_dropout"))))
 
   s = "copy_reverse"
   add(s, "attention LSTM copies unseen sequences (test BLEU)", "(sanity check)",

@@ -119,10 +119,13 @@ def test_every_experiment_config_loads_at_every_size_and_variant(path):
   for size in SIZES:
     for v in module.VARIANTS:
       c = module.get_config(f"size={size},variant={v}")
-      assert c.task in ("translation", "long_lag"), (size, v, c.task)
+      assert c.task in ("translation", "long_lag", "language_model"), (size, v, c.task)
       assert c.steps_per_call >= 1
       if c.task == "translation":
         assert c.model.fused_lstm is True and c.steps_per_call == 1
+      elif c.task == "language_model":  # every interval a whole number of compiled calls
+        for k in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps"):
+          assert c[k] % c.steps_per_call == 0, (size, v, k)
       else:  # the long-lag loop's speed: one compiled call per log interval
         assert "synthetic" not in c and c.long_lag.problem in ("adding", "temporal_order")
         assert c.steps_per_call == c.log_every_steps

@@ -88,7 +88,11 @@ def test_the_trainer_reproduces_the_pre_task_loops(name, tmp_path):
   digest, abs_sum = params_digest(wd)
   np.testing.assert_allclose(abs_sum, golden["params_abs_sum"], rtol=1e-6)
   if losses == golden["losses"] and name not in ONE_ULP_APART:
-    assert digest == golden["params_sha256"]
+    # XLA's CPU code differs between CPU models: on a 2-core AVX2 EPYC the losses are
+    # bit-identical to the golden ones but the parameters end a few ulps apart. Each
+    # alternate is what commit 5c0989b -- whose digests equal the golden ones on the
+    # recording machine -- gives on that EPYC, so a match is still bit for bit.
+    assert digest in [golden["params_sha256"], *golden.get("params_sha256_alternates", [])]
 
 
 def test_steps_per_call_gives_the_same_run(tmp_path):

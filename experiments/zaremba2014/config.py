@@ -33,6 +33,9 @@ ROWS = 20
 _RUNS = {
     "small": (200, 20, 0.1, 0.0, 4, 13, 0.5, 5.0, False),
     "small_tied": (200, 20, 0.1, 0.0, 4, 13, 0.5, 5.0, True),
+    # The dropout comparison at the size a CPU trains in one sitting: small with
+    # Zaremba's dropout on the non-recurrent connections (medium's 0.5 is for 650 units).
+    "small_dropout": (200, 20, 0.1, 0.25, 4, 13, 0.5, 5.0, False),
     "medium": (650, 35, 0.05, 0.5, 6, 39, 0.8, 5.0, False),
     "medium_nodropout": (650, 35, 0.05, 0.0, 6, 39, 0.8, 5.0, False),
     "large": (1500, 35, 0.04, 0.65, 14, 55, 1 / 1.15, 10.0, False),
