@@ -38,16 +38,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 _BENCH_PY = os.path.join(REPO, ".venv-bench", "bin", "python")
 PEER_PYTHON = _BENCH_PY if os.path.exists(_BENCH_PY) else sys.executable
+sys.path.insert(0, HERE)
+from train_throughput import _gemm_rate  # noqa: E402  (the same GEMM peak measurement)
+
 H, L, B, T, V, LR, CLIP, INIT = 650, 2, 20, 35, 10_000, 1.0, 5.0, 0.05
-
-
-def _gemm_rate(matmul, reps: int = 5) -> float:
-  best = float("inf")
-  for _ in range(reps):
-    t0 = time.perf_counter()
-    matmul()
-    best = min(best, time.perf_counter() - t0)
-  return 2 * 2048 ** 3 / best
 
 
 def jax_config(dropout: float, dataset: str):

@@ -32,7 +32,7 @@ def test_text_directory_splits_and_aliases(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"), (b"\n \n", "is empty"),
-    (b"good line\n\xff\xfe bad\n", r"is not UTF-8 text: byte 10 \(line 2\)")])
+    (b"good line\n\xff\xfe bad\n", r"is not UTF-8: line 2 \(byte 10\)")])
 def test_bad_text_files_are_named(tmp_path, content, message):
   d = write_text_corpus(tmp_path, {"train.txt": content})
   with pytest.raises(DatasetError, match=message) as e:

@@ -29,12 +29,11 @@ error that names it.
 """
 from __future__ import annotations
 
-import gzip
 import os
 
 import numpy as np
 
-from seq2seq_jax.data.sources import tfds_datasets
+from seq2seq_jax.data.sources import text_files, tfds_datasets
 from seq2seq_jax.data.sources.base import SPLIT_ALIASES, DatasetError
 
 _PREFIX = "text:"
@@ -66,20 +65,8 @@ def synthetic_lines(split: str, num_lines: int | None = None) -> list[str]:
 
 
 def read_text_file(path: str) -> list[str]:
-  """The lines of a UTF-8 (optionally gzipped) file, split on '\\n' only."""
-  opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "rb") as f:
-    raw = f.read()
-  try:
-    text = raw.decode("utf-8")
-  except UnicodeDecodeError as e:
-    line = raw.count(b"\n", 0, e.start) + 1
-    raise DatasetError(f"{path} is not UTF-8 text: byte {e.start} (line {line}): "
-                       f"{e.reason}") from None
-  lines = text.split("\n")
-  if lines and lines[-1] == "":
-    lines.pop()
-  lines = [l[:-1] if l.endswith("\r") else l for l in lines]
+  """The lines of a UTF-8 (optionally gzipped) file, split on '\\n' only; empty: an error."""
+  lines = text_files.read_lines(path)
   if not any(l.strip() for l in lines):
     raise DatasetError(f"{path} is empty: a language model needs at least one word")
   return lines

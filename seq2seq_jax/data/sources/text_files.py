@@ -18,7 +18,7 @@ from seq2seq_jax.data.sources.base import SPLIT_ALIASES, DatasetError, InMemoryP
 _PREFIX = "text:"
 
 
-def _read_lines(path: str) -> list[str]:
+def read_lines(path: str) -> list[str]:
   """Reads a UTF-8 file (gzipped if it ends in .gz) into a list of lines.
 
   Lines are split on '\\n' only (a trailing '\\r' is dropped): Python's
@@ -33,7 +33,7 @@ def _read_lines(path: str) -> list[str]:
     data = raw.decode("utf-8")
   except UnicodeDecodeError as e:
     line = raw.count(b"\n", 0, e.start) + 1
-    raise DatasetError(f"{path} is not UTF-8: line {line}: {e.reason}") from None
+    raise DatasetError(f"{path} is not UTF-8: line {line} (byte {e.start}): {e.reason}") from None
   lines = data.split("\n")
   if lines and lines[-1] == "":
     lines.pop()  # The file ends with a newline.
@@ -68,8 +68,8 @@ def load_text_dir(directory: str, split: str, src_lang: str, tgt_lang: str,
     raise FileNotFoundError(f"Text dataset directory {directory} does not exist")
   src_path = _find_text_file(directory, split, src_lang)
   tgt_path = _find_text_file(directory, split, tgt_lang)
-  src = _read_lines(src_path)
-  tgt = _read_lines(tgt_path)
+  src = read_lines(src_path)
+  tgt = read_lines(tgt_path)
   if len(src) != len(tgt):
     raise DatasetError(
         f"Line counts differ between aligned files: {src_path} has "
