@@ -118,7 +118,7 @@ def load_lines(name: str, split: str, data_dir: str | None = None,
       raise FileNotFoundError(f"Text corpus directory {directory} does not exist")
     return _text_dir_lines(directory, split)
   if not tfds_datasets._TFDS_NAME_RE.match(name):  # pylint: disable=protected-access
-    raise DatasetError(f"Unknown language-modelling corpus {name!r}: use penn_treebank, "
+    raise DatasetError(f"Unknown language-modelling corpus {name!r}: use penn_treebank, kjv_bible, "
                        f"{SYNTHETIC}, "
                        "text:<dir> (train.txt, valid.txt, test.txt) or a TFDS dataset name "
                        "with a text feature (e.g. lm1b)")
