@@ -75,7 +75,6 @@ def test_training_lowers_perplexity_and_the_test_score_is_the_direct_one(referen
   first = [r for r in records(workdir) if r.get("split") == "train"][0]
   # It learned: far below the uniform perplexity V, and well below its first 10 steps.
   assert max(final["test_ppl"]) < 0.25 * V and first["ppl"] > 1.4 * max(final["test_ppl"])
-  from seq2seq_jax.inference import predictor as predictor_lib  # noqa: F401
   from seq2seq_jax import checkpoints as ckpt_lib
   params, meta, _, _ = ckpt_lib.restore_for_inference(os.path.join(workdir, "best"))
   cfg = lm.LanguageModelConfig.from_dict(meta["model"])
