@@ -61,8 +61,8 @@ def child():
 
 
 def test_eight_devices_give_the_same_parameters_as_one():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             JAX_PLATFORMS="cpu")
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8"
+  env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")  # + the suite's
   out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child"], env=env,
                        cwd=os.path.dirname(HERE), capture_output=True, text=True, timeout=600)
   assert out.returncode == 0 and "PARALLEL_OK" in out.stdout, out.stderr[-3000:]
