@@ -155,7 +155,10 @@ def _claims():
   z = "zaremba2014"
   add(z, "small LSTM LM, test perplexity <= 118 (PTB)", "114.5 (ptb_word_lm: 115.9)",
       lambda r: (_ms(_lm_ppl(r, "small")), max(_lm_ppl(r, "small")) <= 118))
-  # Tied vs untied at equal size (variant small_tied) becomes a claim once it has run.
+  add(z, "tied input/output embeddings lower test perplexity at equal size (2x200)",
+      "lower (Press & Wolf 2017; Inan et al. 2017)",
+      lambda r: (f"{_ms(_lm_ppl(r, 'small_tied'))} tied vs {_ms(_lm_ppl(r, 'small'))}",
+                 _greater(_lm_ppl(r, "small"), _lm_ppl(r, "small_tied"))))
   add(z, "without dropout the validation perplexity turns up; with dropout it keeps "
       "falling (2x200, the size a CPU trains in a sitting)", "medium: overfits vs 82.7",
       lambda r: (f"no dropout: min {min(_val_curve(r, 'small')):.1f}, then up to "

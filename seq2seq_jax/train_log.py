@@ -60,14 +60,15 @@ class LogWindow:
     return {"n": self.n, "sums": {k: v.tolist() for k, v in self.sums.items()},
             "grad_norm": self.grad_norm.tolist()}
 
-  def add(self, metrics: dict):
-    """Adds K steps' metrics [K, N]."""
+  def add(self, metrics: dict, count_metric: str | None = None):
+    """Adds K steps' metrics [K, N]. `count_metric`: see ``Task.count_metric``."""
     sums = {k: v.astype(np.float64).sum(0) for k, v in metrics.items()
-            if k not in NOT_AVERAGED}
+            if k not in NOT_AVERAGED and k != count_metric}
     self.sums = sums if self.sums is None else {k: self.sums[k] + v for k, v in sums.items()}
     self.n += metrics["weight"].shape[0]
     # Every seed sees the same batch: the pace through the data is seed 0's.
-    self.weight += float(metrics["weight"][:, 0].sum())
+    counted = metrics["weight"] * (metrics[count_metric] if count_metric else 1.0)
+    self.weight += float(counted[:, 0].sum())
     self.grad_norm = metrics["grad_norm"][-1]
 
   def means(self) -> dict:

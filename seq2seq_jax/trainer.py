@@ -220,13 +220,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       for n, batch in groups:
         state, metrics = call(n)(state, batch) if batch is not None else call(n)(state)
         metrics = jax.tree.map(lambda x: np.asarray(x).reshape(n, -1), metrics)  # [K, N]
-        loss_key = _loss_key(metrics)
+        loss_key = _loss_key(metrics, task)
         for j in range(n):
           check_finite(metrics[loss_key][j], metrics["param_norm"][j], seeds, step + j + 1,
                        remedy)
         if step == 0:
           watch.first_step(metrics[loss_key][0])
-        window.add(metrics)
+        window.add(metrics, task.count_metric)
         step += n
         bar.update(n)
       if step % config.log_every_steps == 0 or step == total:
@@ -295,9 +295,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return final
 
 
-def _loss_key(metrics: dict) -> str:
+def _loss_key(metrics: dict, task) -> str:
   """The metric the NaN and divergence stops watch: the task's first (its loss)."""
-  return next(k for k in metrics if k not in train_log.NOT_AVERAGED)
+  return next(k for k in metrics if k not in train_log.NOT_AVERAGED and k != task.count_metric)
 
 
 def _log(writer, window, step, task, schedule, multi, bar, budget_s, t_start):

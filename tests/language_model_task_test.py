@@ -35,7 +35,9 @@ def config(**overrides):
 
 
 def records(workdir):
-  return [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  """metrics.jsonl without the throughput (a rate measured by the clock)."""
+  return [{k: v for k, v in json.loads(l).items() if not k.endswith("_per_sec")}
+          for l in open(os.path.join(workdir, "metrics.jsonl"))]
 
 
 def last_params(workdir):
@@ -82,6 +84,25 @@ def test_training_lowers_perplexity_and_the_test_score_is_the_direct_one(referen
   for i in range(2):
     p = jax.tree.map(lambda x: x[i], params)
     assert final["test_ppl"][i] == pytest.approx(direct_test_ppl(cfg, p, vocab), rel=1e-5)
+
+
+def test_the_log_counts_tokens_not_rows(reference):
+  """Zaremba's loss weight counts rows; the throughput counts target tokens."""
+  from seq2seq_jax import tasks, train_log
+  workdir, _ = reference
+  lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  train = [r for r in lines if r["split"] == "train"]
+  assert train and all(r["tokens_per_sec"] > 0 for r in train)
+  assert all("tokens" not in r for r in train)  # the count is not a logged mean
+  window = train_log.LogWindow()
+  # K=2 steps, N=2 seeds: 20 rows of a 35-step window each step.
+  metrics = {"loss": np.full((2, 2), 4.0), "tokens": np.full((2, 2), 35.0),
+             "weight": np.full((2, 2), 20.0), "grad_norm": np.ones((2, 2)),
+             "param_norm": np.ones((2, 2))}
+  window.add(metrics, "tokens")
+  assert window.weight == 2 * 20 * 35 and set(window.sums) == {"loss"}
+  task = tasks.get("language_model")
+  assert trainer._loss_key(metrics, task) == "loss"  # pylint: disable=protected-access
 
 
 def test_a_killed_run_resumes_bit_for_bit(reference, tmp_path, monkeypatch):

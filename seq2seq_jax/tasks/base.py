@@ -97,6 +97,9 @@ class Task:
   final_splits: tuple[str, ...] = ("validation", "test")
   final_checkpoint: str = "best"        # default of config.final_checkpoint
   weight_name: str | None = None        # what the loss weight counts ("tokens"): logs <it>/s
+  # When the loss weight counts something else (a language model's rows), the metric m
+  # with m * weight = the count of `weight_name` (it is not logged itself).
+  count_metric: str | None = None
 
   def check_config(self, config) -> None:
     """Raises ValueError on a bad config before anything is written."""

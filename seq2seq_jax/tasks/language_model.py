@@ -79,6 +79,8 @@ class LanguageModelling(tasks.Task):
   """See the module docstring."""
   select_by = "ppl"
   select_mode = "min"
+  weight_name = "tokens"
+  count_metric = "tokens"  # the loss weight counts rows in Zaremba's normalisation
 
   def check_config(self, config):
     if "lm" not in config:
@@ -176,7 +178,8 @@ class LanguageModelling(tasks.Task):
       weight, objective = jnp.asarray(mask.shape[0], jnp.float32), nll
     # Per-token NLL once divided by the total weight (all rows share a window length).
     metric = jax.lax.stop_gradient(nll * weight / jnp.maximum(count, 1.0))
-    return objective, weight, {"loss": metric}, new_carry
+    # "tokens" * weight = the targets counted (the throughput in the log and the bar).
+    return objective, weight, {"loss": metric, "tokens": jax.lax.stop_gradient(count)}, new_carry
 
   def uniform_loss(self, run):
     return math.log(run.model.cfg.vocab_size)
