@@ -32,6 +32,8 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from seq2seq_jax.averaging import AVERAGED
+
 
 class CheckpointMismatchError(ValueError):
   """A checkpoint belongs to a different model or tokenizer than this run."""
@@ -118,7 +120,8 @@ def check_same_num_seeds(saved: dict, current: dict, where: str):
 
 
 def restore_for_inference(directory: str, step: int | None = None):
-  """(params, meta, assets) of a checkpoint directory, without the optimizer."""
+  """(params, meta, assets, step) of a checkpoint directory, without the optimizer (the
+  averaged parameters of an averaging optimizer: ``averaging.py``)."""
   mngr = ocp.CheckpointManager(
       os.path.abspath(directory),
       item_handlers={"state": ocp.StandardCheckpointHandler(),
@@ -130,7 +133,12 @@ def restore_for_inference(directory: str, step: int | None = None):
   out = mngr.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore(),
       assets=ocp.args.JsonRestore()))
-  return out["state"]["params"], out["meta"], out["assets"], step
+  state = out["state"]
+  # An averaging optimizer's run is evaluated and used with its averaged parameters.
+  opt_state = state.get("opt_state")
+  params = opt_state[AVERAGED] if isinstance(opt_state, dict) and AVERAGED in opt_state \
+      else state["params"]
+  return params, out["meta"], out["assets"], step
 
 
 def to_json(obj) -> Any:

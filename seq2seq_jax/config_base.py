@@ -135,7 +135,10 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, schedule="rsqrt", warmup_steps=500, clip_norm=1.0,
-      b1=0.9, b2=0.999, eps=1e-8))
+      b1=0.9, b2=0.999, eps=1e-8,
+      # Iterate averaging (averaging.py): "" none, "asgd" from update average_start,
+      # "nt_asgd" once validation is worse than `nonmono` evaluations ago (AWD-LSTM).
+      averaging="", average_start=0, nonmono=5))
   c.label_smoothing = 0.1
   # Output layer + loss with the logits' gradient in closed form (nn/output_loss.py): no
   # BxTxV array kept for the backward pass. loss_chunk > 0 (implies it) also makes the

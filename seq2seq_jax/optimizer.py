@@ -2,13 +2,17 @@
 
 ``make_optimizer(config.optimizer, num_train_steps) -> (tx, schedule)``: Adam, AdamW,
 RMSprop or SGD (+momentum/Nesterov), global-norm clipping, and a linear warm-up followed
-by a constant, rsqrt, cosine, linear or step decay. Every task trains with these.
+by a constant, rsqrt, cosine, linear or step decay, optionally with iterate averaging
+(``averaging``: ASGD from a fixed update, or AWD-LSTM's NT-ASGD). Every task trains
+with these.
 """
 from __future__ import annotations
 
 import jax.numpy as jnp
 import ml_collections
 import optax
+
+from seq2seq_jax import averaging
 
 
 def make_schedule(oc: ml_collections.ConfigDict, num_train_steps: int):
@@ -50,4 +54,8 @@ def make_optimizer(oc: ml_collections.ConfigDict, num_train_steps: int):
   else:
     raise ValueError(f"optimizer.name must be adam/adamw/rmsprop/sgd, got {oc.name!r}")
   clip = oc.get("clip_norm", 0.0)
-  return optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt, sched
+  tx = optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt
+  kind = averaging.check(oc)  # iterate averaging (ASGD / NT-ASGD): see averaging.py
+  if kind:
+    tx = averaging.averaged(tx, int(oc.average_start) if kind == "asgd" else averaging.NEVER)
+  return tx, sched

@@ -30,6 +30,7 @@ import tqdm
 from absl import logging
 
 from seq2seq_jax.config_base import ConfigError
+from seq2seq_jax import averaging
 from seq2seq_jax import checkpointer as checkpointer_lib
 from seq2seq_jax import checkpoints as ckpt_lib
 from seq2seq_jax import optimizer as opt_lib
@@ -242,9 +243,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       suspect = watch.suspect(partial_N)
       is_best, stop = False, None
       if is_eval:  # the mean over seeds picks the best checkpoint and drives early stopping
-        per_seed = evaluate(step, task.eval_split, state.params)
+        per_seed = evaluate(step, task.eval_split, averaging.params_for_evaluation(state))
         if per_seed is not None:
           history.append({"step": step, "per_seed": per_seed})
+          if averaging.should_start(config.optimizer, state.opt_state, history, select_by,
+                                    mode):
+            state = state.replace(opt_state=averaging.start_at(state.opt_state, step + 1))
+            tqdm.tqdm.write(f"Step {step}: validation {select_by} is worse than "
+                            f"{config.optimizer.get('nonmono', 5)} evaluations ago: "
+                            "averaging the weights from here on (NT-ASGD).")
           score = float(np.mean([r[select_by] for r in per_seed]))
           is_best = not suspect and stops.is_better(score, best, mode)
           if is_best:
@@ -275,12 +282,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # Final scores: the best checkpoint by the selection metric (else the last state;
   # always the last with final_checkpoint="last", to compare runs after equal steps).
-  final_params, checkpoint = state.params, f"last (step {step})"
+  final_params, checkpoint = averaging.params_for_evaluation(state), f"last (step {step})"
   if (config.get("final_checkpoint", task.final_checkpoint) == "best" and best is not None
       and best[0] != step):
     best_state = checkpointer.restore_best(best[0], abstract)
     if best_state is not None:
-      final_params, checkpoint = best_state.params, f"best (step {best[0]})"
+      final_params = averaging.params_for_evaluation(best_state)
+      checkpoint = f"best (step {best[0]})"
     else:
       checkpoint += f"; the best (step {best[0]}) is lost"
   evals = {split: evaluate(step, split, final_params, final=True)

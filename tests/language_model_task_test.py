@@ -118,6 +118,51 @@ def test_a_killed_run_resumes_bit_for_bit(reference, tmp_path, monkeypatch):
   jax.tree.map(np.testing.assert_array_equal, last_params(workdir), last_params(ref_dir))
 
 
+def _trigger_at_first_evaluation(mp):
+  """NT-ASGD's trigger, forced at the first evaluation (step 20 of the tiny run)."""
+  from seq2seq_jax import averaging
+  mp.setattr(averaging, "should_start",
+             lambda oc, opt_state, *a: not averaging.started(opt_state))
+
+
+def test_nt_asgd_evaluates_keeps_and_resumes_the_averaged_weights(reference, tmp_path,
+                                                                  monkeypatch, capsys):
+  from seq2seq_jax import checkpoints as ckpt_lib
+  ref_dir, _ = reference
+  c = lambda: config(**{"optimizer.averaging": "nt_asgd", "optimizer.nonmono": 1,
+                        "final_checkpoint": "last"})
+  _trigger_at_first_evaluation(monkeypatch)
+  whole = str(tmp_path / "whole")
+  final = trainer.train_and_evaluate(c(), whole)
+  assert "Step 20: validation ppl is worse" in capsys.readouterr().out
+  for_inference = ckpt_lib.restore_for_inference  # the averaged params of the run
+  avg = for_inference(os.path.join(whole, "checkpoints"))[0]
+  # Averaging leaves the updates alone: the raw trajectory is the plain run's (reference)
+  # ... and what is evaluated and kept is the mean of the iterates after step 20.
+  from orbax import checkpoint as ocp
+  state = ocp.CheckpointManager(os.path.abspath(os.path.join(whole, "checkpoints"))).restore(
+      40, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+  assert int(np.asarray(state["opt_state"]["start"])[0]) == 21
+  jax.tree.map(np.testing.assert_array_equal, state["params"], last_params(ref_dir))
+  assert not np.allclose(jax.tree.leaves(avg)[0], jax.tree.leaves(state["params"])[0])
+  meta = for_inference(os.path.join(whole, "checkpoints"))[1]
+  cfg = lm.LanguageModelConfig.from_dict(meta["model"])
+  vocab = Vocab.load(os.path.join(whole, "vocab.json"))
+  for i in range(2):
+    p = jax.tree.map(lambda x: x[i], avg)
+    assert final["test_ppl"][i] == pytest.approx(direct_test_ppl(cfg, p, vocab), rel=1e-5)
+  # Killed after step 30 (the newest checkpoint, step 20, holds the trigger) and resumed:
+  # the same averaged weights, bit for bit.
+  part = str(tmp_path / "resumed")
+  with monkeypatch.context() as mp:
+    kill_train_step(mp, 3)
+    with pytest.raises(Killed):
+      trainer.train_and_evaluate(c(), part)
+  assert trainer.train_and_evaluate(c(), part) == final
+  jax.tree.map(np.testing.assert_array_equal, for_inference(os.path.join(part, "checkpoints"))[0],
+               avg)
+
+
 def test_a_seed_of_a_vmapped_run_equals_that_seed_alone(reference, tmp_path):
   ref_dir, ref_final = reference
   c = config(num_seeds=1, seed=1, data_seed=0)

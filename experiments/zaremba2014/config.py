@@ -77,7 +77,8 @@ def get_config(arg=None):
   spe = steps_per_epoch(bptt)
   c.optimizer = ml_collections.ConfigDict(dict(
       name="sgd", learning_rate=1.0, schedule="step", decay_every=spe, decay_factor=decay,
-      decay_start=(max_epoch - 1) * spe, clip_norm=clip))
+      decay_start=(max_epoch - 1) * spe, clip_norm=clip,
+      averaging="", average_start=0, nonmono=5))  # AWD-LSTM's NT-ASGD: averaging="nt_asgd"
   c.batch_size = ROWS
   c.num_train_steps = epochs * spe
   c.eval_every_steps = spe  # once per epoch, as the paper's curves
