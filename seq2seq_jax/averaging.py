@@ -49,8 +49,8 @@ def averaged(inner: optax.GradientTransformation, start: int = NEVER
     return {"inner": inner.init(params), AVERAGED: jax.tree.map(jnp.array, params),
             "updates": jnp.zeros([], jnp.int32), "start": jnp.asarray(start, jnp.int32)}
 
-  def update(grads, state, params):
-    updates, inner_state = inner.update(grads, state["inner"], params)
+  def update(grads, state, params, **extra):
+    updates, inner_state = inner.update(grads, state["inner"], params, **extra)
     new = optax.apply_updates(params, updates)  # what the step's params become
     n = state["updates"] + 1
     on = n >= state["start"]
@@ -60,7 +60,7 @@ def averaged(inner: optax.GradientTransformation, start: int = NEVER
     return updates, {"inner": inner_state, AVERAGED: avg, "updates": n,
                      "start": state["start"]}
 
-  return optax.GradientTransformation(init, update)
+  return optax.GradientTransformationExtraArgs(init, update)
 
 
 def is_averaged(opt_state) -> bool:

@@ -8,6 +8,7 @@ with these.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
@@ -37,6 +38,18 @@ def make_schedule(oc: ml_collections.ConfigDict, num_train_steps: int):
   return optax.join_schedules([warm, after], [warmup]) if warm else after
 
 
+def scalable(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+  """`inner` whose update of one step can be multiplied by ``update_scale`` (a batch's
+  learning-rate factor: AWD-LSTM scales the rate by window length / bptt). Without it,
+  `inner` unchanged; the state is `inner`'s."""
+  def update(grads, state, params=None, *, update_scale=None):
+    updates, state = inner.update(grads, state, params)
+    if update_scale is not None:
+      updates = jax.tree.map(lambda u: (u * update_scale).astype(u.dtype), updates)
+    return updates, state
+  return optax.GradientTransformationExtraArgs(inner.init, update)
+
+
 def make_optimizer(oc: ml_collections.ConfigDict, num_train_steps: int):
   sched = make_schedule(oc, num_train_steps)
   name = oc.name.lower()
@@ -54,7 +67,7 @@ def make_optimizer(oc: ml_collections.ConfigDict, num_train_steps: int):
   else:
     raise ValueError(f"optimizer.name must be adam/adamw/rmsprop/sgd, got {oc.name!r}")
   clip = oc.get("clip_norm", 0.0)
-  tx = optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt
+  tx = scalable(optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt)
   kind = averaging.check(oc)  # iterate averaging (ASGD / NT-ASGD): see averaging.py
   if kind:
     tx = averaging.averaged(tx, int(oc.average_start) if kind == "asgd" else averaging.NEVER)

@@ -94,7 +94,11 @@ def train_step(state: TrainState, batch: dict, *, loss_fn: LossFn, tx, dropout_k
       lambda x: x.reshape((-1,) + x.shape[2:]), new_carry_A)
   denom = jnp.maximum(weight, 1.0)
   grads = jax.tree.map(lambda g: g / denom, grads)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  # A batch may carry its learning-rate factor (one per step; AWD-LSTM's window length
+  # / bptt): it multiplies the optimizer's update (optimizer.scalable).
+  scaled = isinstance(batch, dict) and "update_scale" in batch
+  extra = {"update_scale": batch["update_scale"][0, 0]} if scaled else {}
+  updates, opt_state = tx.update(grads, state.opt_state, state.params, **extra)
   params = optax.apply_updates(state.params, updates)
   out = {k: v / denom for k, v in metrics.items()}
   out.update(weight=weight, grad_norm=optax.global_norm(grads),

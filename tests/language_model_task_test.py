@@ -181,6 +181,31 @@ def test_accumulating_half_rows_gives_the_same_update(tmp_path):
                last_params(str(tmp_path / "a")), last_params(str(tmp_path / "b")))
 
 
+def test_awd_scales_the_update_of_a_window_by_its_length(tmp_path):
+  """scale_lr_with_length: the first update is length/bptt times the unscaled one."""
+  from seq2seq_jax import optimizer, steps, tasks
+  task = tasks.get("language_model")
+  updates = {}
+  for scale in (False, True):
+    c = config(num_seeds=1, **{"lm.variable_length": True, "lm.scale_lr_with_length": scale,
+                               "optimizer.clip_norm": 0.0})
+    data = task.build_data(c, str(tmp_path / str(scale)))
+    run = tasks.Run(c, "", data, task.build_model(c, data), [0])
+    tx, _ = optimizer.make_optimizer(c.optimizer, c.num_train_steps)
+    state, key = steps.init_state(run.model.init, tx, 0)
+    state = state.replace(carry=task.init_carry(run))
+    batches = task.train_batches(run, batch_multiple=1, shard_index=0, shard_count=1)
+    step = steps.make_step(loss_fn=lambda p, mb, k, cr: task.loss(run, p, mb, k, cr), tx=tx,
+                           dropout_key=key, num_seeds=1)
+    p0 = jax.tree.map(np.asarray, state.params)
+    new, _ = steps.make_call(step, num_steps=1, generate=batches.generate)(state)
+    updates[scale] = jax.tree.map(lambda a, b: np.asarray(a) - b, new.params, p0)
+    length = int(task.schedule(run).length[0])
+  assert length != c.lm.bptt  # a random length was drawn
+  jax.tree.map(lambda s, u: np.testing.assert_allclose(s, u * length / c.lm.bptt, rtol=2e-4,
+                                                       atol=1e-7), updates[True], updates[False])
+
+
 @pytest.mark.parametrize("overrides, error, message", [
     ({"lm.dataset": "no_such_corpus!"}, DatasetError, "Unknown language-modelling corpus"),
     ({"lm.loss_normalisation": "batch"}, ConfigError, "loss_normalisation must be one of"),

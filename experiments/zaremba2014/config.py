@@ -67,7 +67,8 @@ def get_config(arg=None):
   c.data_dir = config_base.DATA_DIR  # where `make demo` builds its corpus too
   c.lm = ml_collections.ConfigDict(dict(
       dataset="penn_treebank", level="word", vocab_size=0, min_count=1, bptt=bptt,
-      variable_length=False, loss_normalisation="sequence", eval_batch_size=10,
+      variable_length=False, scale_lr_with_length=False, loss_normalisation="sequence",
+      eval_batch_size=10,
       final_eval_batch_size=1, eval_chunk=bptt, steps_per_epoch=steps_per_epoch(bptt),
       # Repetition of greedy / beam / sampled continuations of 3-word test prompts.
       generation_prompts=200, generation_max_len=30))

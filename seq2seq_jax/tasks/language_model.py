@@ -6,7 +6,9 @@ Data (config section ``lm``): ``dataset`` (``data.lm.corpus``: ``penn_treebank``
 (0 / 1: every training type), the vocabulary saved with the run (``vocab.json``).
 
 Training (``data.lm.stream``): the training stream in ``batch_size`` rows, windows of
-``lm.bptt`` steps (``variable_length``: AWD-LSTM's random lengths), the state carried
+``lm.bptt`` steps (``variable_length``: AWD-LSTM's random lengths; with
+``scale_lr_with_length`` each update is scaled by length / bptt, as AWD scales its
+learning rate), the state carried
 from window to window in ``TrainState.carry`` and reset at each epoch start. Batches are
 made inside the compiled step from the step number (no data state), so resume is exact.
 ``lm.loss_normalisation``: ``sequence`` -- the NLL summed over a window's steps and
@@ -154,11 +156,17 @@ class LanguageModelling(tasks.Task):
     rows = jnp.asarray(stream.pad_rows(self._rows(run), W + 1))
     offset, length, reset = (jnp.asarray(a) for a in (sched.offset, sched.length, sched.reset))
 
+    # AWD-LSTM scales the learning rate of a random-length window by length / bptt.
+    scale_lr = bool(c.lm.get("scale_lr_with_length", False))
+
     def generate(step):
       win = jax.lax.dynamic_slice(rows, (0, offset[step]), (B, W + 1))
-      return {"inputs": win[:, :W], "targets": win[:, 1:],
-              "lengths": jnp.full((B,), length[step], jnp.int32),
-              "reset": jnp.full((B,), reset[step])}
+      batch = {"inputs": win[:, :W], "targets": win[:, 1:],
+               "lengths": jnp.full((B,), length[step], jnp.int32),
+               "reset": jnp.full((B,), reset[step])}
+      if scale_lr:
+        batch["update_scale"] = jnp.full((B,), length[step] / c.lm.bptt, jnp.float32)
+      return batch
     return tasks.GeneratedBatches(generate)
 
   def loss(self, run, params, batch, key, carry=None):
