@@ -45,7 +45,6 @@ ANALYSES = ()
 # Variants whose size=cpu results are not in results/cpu.json yet, and why (the test of
 # the committed results holds the folder to exactly the other variants).
 NOT_RUN_AT_CPU = {
-    "small_tied": "not run yet (31 min on 2 cores): the next session",
     "medium": "about 22 min per epoch on 2 cores, 39 epochs: trains across sessions",
     "medium_nodropout": "as medium",
     "large": "the GPU/TPU configuration (2x1500, 55 epochs)",
